@@ -1,0 +1,334 @@
+r"""RLMRec-Con and RLMRec-Gen (paper §3.3, Eq. 16-18, Algorithms 1-2) as
+wrappers around any encoder ``(x_dict, edge_index_dict) -> z_dict``."""
+import math
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Module, Parameter
+from torch_geometric.typing import EdgeType, NodeType
+
+from rlmrec_pyg.nn.alignment_base import (
+    IndexGroups,
+    _Alignment,
+    _as_groups,
+    _encoder_repr,
+    _Projector,
+)
+from rlmrec_pyg.nn.functional import info_nce
+
+
+class ContrastiveAlignment(_Alignment):
+    r"""RLMRec-Con from the `"Representation Learning with Large Language
+    Models for Recommendation" <https://arxiv.org/abs/2310.15950>`_ paper:
+    aligns the encoder's node embeddings :math:`\mathbf{e}` with the
+    semantic embeddings :math:`\mathbf{s}` projected into CF space by
+    :math:`\sigma_{\downarrow}` (Eq. 16 and 18), one InfoNCE per group:
+
+    .. math::
+        \mathcal{L}_{\text{con}} = \sum_{\text{groups } \mathcal{G}}
+        -\frac{1}{|\mathcal{G}|} \sum_{i \in \mathcal{G}} \log
+        \frac{\exp(\cos(\mathbf{e}_i, \sigma_{\downarrow}(\mathbf{s}_i))
+        / \tau)}{\sum_{j \in \mathcal{N}(\mathcal{G})}
+        \exp(\cos(\mathbf{e}_i, \sigma_{\downarrow}(\mathbf{s}_j)) / \tau)}
+
+    The anchor is the CF embedding, the candidates are projected semantics
+    (not symmetrised). The negatives :math:`\mathcal{N}(\mathcal{G})` are the
+    group's own rows for :obj:`"in_batch"` (the paper's text; duplicates are
+    kept, as in the official code) or every node of that type for
+    :obj:`"all"`. The official ``*_plus.py`` combination, users against all
+    users and positive and negative items each against their own in-batch
+    rows, is :obj:`negatives={'user': 'all', 'item': 'in_batch'}` with
+    :obj:`index_dict={'user': [user], 'item': [pos, neg]}` (the official
+    per-term sum divided by :math:`|\mathcal{B}|` equals this sum of means).
+    Only the rows the loss needs are projected: the unique rows of the groups
+    for :obj:`"in_batch"`, all rows of the type for :obj:`"all"`.
+
+    .. code-block:: python
+
+        model = ContrastiveAlignment(to_hetero(GNN(64), data.metadata()),
+                                     sem_channels=384, out_channels=64)
+        z_dict = model(x_dict, data.edge_index_dict)
+        loss = bpr + 0.01 * model.alignment_loss(
+            z_dict, data.sem_emb_dict, {'user': [user], 'item': [pos, neg]})
+
+    Args:
+        encoder (torch.nn.Module): Any module mapping :obj:`(x_dict,
+            edge_index_dict)` to :obj:`z_dict`, *e.g.*, the output of
+            :meth:`torch_geometric.nn.to_hetero`. A backbone's optional
+            :meth:`ssl_loss` is passed through.
+        sem_channels (int): Size of the semantic (text) embeddings.
+        out_channels (int): Size of the encoder's output embeddings (the
+            readout width, *e.g.*, 96 for a 2-layer GCCF).
+        temperature (float, optional): InfoNCE temperature :math:`\tau`.
+            (default: :obj:`0.2`)
+        negatives (str or Dict[str, str], optional): :obj:`"in_batch"` or
+            :obj:`"all"`, for every node type or per node type (unlisted types
+            use :obj:`"in_batch"`). (default: :obj:`"in_batch"`)
+        bf16 (bool, optional): Run the projector in bfloat16 autocast.
+            (default: :obj:`False`)
+    """
+    MODES = ('in_batch', 'all')
+
+    def __init__(self, encoder: Module, sem_channels: int, out_channels: int,
+                 temperature: float = 0.2,
+                 negatives: Union[str, Dict[NodeType, str]] = 'in_batch',
+                 bf16: bool = False) -> None:
+        super().__init__(encoder, sem_channels, out_channels, temperature)
+        if not isinstance(negatives, (str, dict)) and not hasattr(
+                negatives, 'items'):
+            raise TypeError(f"'negatives' must be a str or a dict in "
+                            f"'{self.__class__.__name__}' (got "
+                            f"{type(negatives).__name__})")
+        modes = [negatives] if isinstance(negatives, str) else list(
+            dict(negatives).values())
+        for mode in modes:
+            if mode not in self.MODES:
+                raise ValueError(f"'negatives' must be one of {self.MODES} "
+                                 f"in '{self.__class__.__name__}' (got "
+                                 f"'{mode}')")
+        self.negatives: Union[str, Dict[NodeType, str]] = (
+            negatives if isinstance(negatives, str) else dict(negatives))
+        self.projector = _Projector(sem_channels, out_channels, bf16)
+
+    def negatives_of(self, node_type: NodeType) -> str:
+        r"""The negative set used for :obj:`node_type`."""
+        if isinstance(self.negatives, str):
+            return self.negatives
+        return self.negatives.get(node_type, 'in_batch')
+
+    def forward(self, x_dict: Dict[NodeType, Tensor],
+                edge_index_dict: Dict[EdgeType, Tensor],
+                *args: Any, **kwargs: Any) -> Dict[NodeType, Tensor]:
+        r"""Runs the encoder unchanged and returns its :obj:`z_dict`."""
+        return self.encoder(x_dict, edge_index_dict, *args, **kwargs)
+
+    def alignment_loss(self, z_dict: Dict[NodeType, Tensor],
+                       sem_dict: Dict[NodeType, Tensor],
+                       index_dict: Dict[NodeType, IndexGroups]) -> Tensor:
+        r"""Computes :math:`\mathcal{L}_{\text{con}}`.
+
+        Args:
+            z_dict (Dict[str, torch.Tensor]): The encoder's output.
+            sem_dict (Dict[str, torch.Tensor]): Semantic embeddings
+                :obj:`[num_nodes, sem_channels]` per node type, *e.g.*,
+                :obj:`data.sem_emb_dict`.
+            index_dict (Dict[str, torch.Tensor or List[torch.Tensor]]): Per
+                node type, the batch's node indices, or a list of index
+                tensors, one InfoNCE group each.
+        """
+        groups_dict = _as_groups(index_dict, self)
+        loss = z_dict[next(iter(groups_dict))].new_zeros(())
+        for nt, groups in groups_dict.items():
+            z, sem = self._rows(nt, z_dict, sem_dict)
+            if self.negatives_of(nt) == 'all':
+                key = self.projector(sem)  # [num_nodes, out_channels]
+                for index in groups:
+                    loss = loss + info_nce(z[index], key, index,
+                                           self.temperature)
+                continue
+            uniq, inverse = torch.cat(groups).unique(return_inverse=True)
+            key = self.projector(sem[uniq])  # [num_unique, out_channels]
+            sizes = [index.numel() for index in groups]
+            for index, inv in zip(groups, inverse.split(sizes)):
+                loss = loss + info_nce(z[index], key[inv], None,
+                                       self.temperature)
+        return loss
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '
+                f'sem_channels={self.sem_channels}, '
+                f'out_channels={self.out_channels}, '
+                f'temperature={self.temperature}, '
+                f'negatives={self.negatives!r})')
+
+
+class MaskedGenerativeAlignment(_Alignment):
+    r"""RLMRec-Gen from the `"Representation Learning with Large Language
+    Models for Recommendation" <https://arxiv.org/abs/2310.15950>`_ paper
+    (Eq. 17, Algorithm 2): a :obj:`mask_ratio` fraction of the input rows of
+    users and items, drawn **jointly** from one pool of
+    :math:`N = |\mathcal{U}| + |\mathcal{I}|` nodes by :meth:`sample_mask`, is
+    replaced by one learnable mask token (zero init, shared by all node
+    types, as the official ``NodeMask``); the generator
+    :math:`\sigma_{\uparrow}` maps the masked nodes' output embeddings
+    :math:`\hat{\mathbf{e}}` to semantic space, where they must find their own
+    semantic vector among those of **all** masked nodes (users and items
+    mixed, official ``ssl_con_loss``):
+
+    .. math::
+        \mathcal{L}_{\text{gen}} = -\frac{1}{|\mathcal{M}|}
+        \sum_{m \in \mathcal{M}} \log
+        \frac{\exp(\cos(\sigma_{\uparrow}(\hat{\mathbf{e}}_m),
+        \mathbf{s}_m) / \tau)}{\sum_{m' \in \mathcal{M}}
+        \exp(\cos(\sigma_{\uparrow}(\hat{\mathbf{e}}_m), \mathbf{s}_{m'})
+        / \tau)}
+
+    :obj:`reconstruction="cosine"` gives the paper's plain form
+    :math:`-\frac{1}{|\mathcal{M}|}\sum_m \cos(\sigma_{\uparrow}
+    (\hat{\mathbf{e}}_m), \mathbf{s}_m)` (Eq. 17 without the normalisation
+    over other masked nodes). As in the official ``*_gene.py``, the whole
+    training forward runs on the masked input, so the BPR loss and a
+    backbone's own :meth:`ssl_loss` (passed through; give it
+    :obj:`mask_dict=...` to mask its input too) see the masked embeddings.
+    Without :obj:`mask_dict` the forward is the plain encoder (evaluation).
+
+    .. code-block:: python
+
+        model = MaskedGenerativeAlignment(gnn, in_channels=64,
+                                          sem_channels=384, out_channels=64)
+        mask_dict = model.sample_mask({'user': 20, 'item': 30})
+        z_dict = model(x_dict, data.edge_index_dict, mask_dict)
+        loss = bpr + 0.1 * model.alignment_loss(z_dict, data.sem_emb_dict,
+                                                mask_dict)
+
+    Args:
+        encoder (torch.nn.Module): Any module mapping :obj:`(x_dict,
+            edge_index_dict)` to :obj:`z_dict`.
+        in_channels (int): Size of the encoder's input rows (the mask token).
+        sem_channels (int): Size of the semantic (text) embeddings.
+        out_channels (int): Size of the encoder's output embeddings.
+        mask_ratio (float, optional): Fraction of all :math:`N` nodes masked
+            per step (:math:`\lfloor N \cdot r \rfloor`, at least one).
+            (default: :obj:`0.1`)
+        temperature (float, optional): InfoNCE temperature :math:`\tau`.
+            (default: :obj:`0.2`)
+        reconstruction (str, optional): :obj:`"info_nce"` (official) or
+            :obj:`"cosine"` (paper). (default: :obj:`"info_nce"`)
+        bf16 (bool, optional): Run the generator in bfloat16 autocast.
+            (default: :obj:`False`)
+    """
+    RECONSTRUCTIONS = ('info_nce', 'cosine')
+
+    def __init__(self, encoder: Module, in_channels: int, sem_channels: int,
+                 out_channels: int, mask_ratio: float = 0.1,
+                 temperature: float = 0.2, reconstruction: str = 'info_nce',
+                 bf16: bool = False) -> None:
+        super().__init__(encoder, sem_channels, out_channels, temperature)
+        if not isinstance(in_channels, int) or in_channels <= 0:
+            raise ValueError(f"'in_channels' must be a positive int in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"{in_channels!r})")
+        if not isinstance(mask_ratio, (int, float)) or not 0 < mask_ratio < 1:
+            raise ValueError(f"'mask_ratio' must lie in (0, 1) in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"{mask_ratio!r})")
+        if reconstruction not in self.RECONSTRUCTIONS:
+            raise ValueError(f"'reconstruction' must be one of "
+                             f"{self.RECONSTRUCTIONS} in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"'{reconstruction}')")
+        self.in_channels = in_channels
+        self.mask_ratio = float(mask_ratio)
+        self.reconstruction = reconstruction
+        self.mask_token = Parameter(torch.zeros(1, in_channels))
+        self.projector = _Projector(out_channels, sem_channels, bf16)
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        torch.nn.init.zeros_(self.mask_token)
+
+    def sample_mask(
+        self,
+        num_nodes_dict: Dict[NodeType, int],
+        generator: Optional[torch.Generator] = None,
+        device: Optional[torch.device] = None,
+    ) -> Dict[NodeType, Tensor]:
+        r"""Draws :math:`\lfloor N \cdot r \rfloor` (at least one) distinct
+        nodes uniformly from all :math:`N` nodes of all types together
+        (stacked in the order of :obj:`num_nodes_dict`) and returns one
+        boolean mask per node type.
+
+        Args:
+            num_nodes_dict (Dict[str, int]): Number of nodes per type.
+            generator (torch.Generator, optional): The random generator.
+            device (torch.device, optional): Device of the masks (default:
+                the generator's device, else CPU).
+        """
+        sizes = [int(n) for n in num_nodes_dict.values()]
+        num_nodes = sum(sizes)
+        if len(sizes) == 0 or min(sizes) < 0 or num_nodes == 0:
+            raise ValueError(f"'num_nodes_dict' must hold non-negative sizes "
+                             f"with a positive sum in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"{num_nodes_dict})")
+        num_masked = max(1, math.floor(num_nodes * self.mask_ratio))
+        gen_device = generator.device if generator is not None else 'cpu'
+        perm = torch.randperm(num_nodes, generator=generator,
+                              device=gen_device)
+        mask = torch.zeros(num_nodes, dtype=torch.bool, device=gen_device)
+        mask[perm[:num_masked]] = True
+        mask = mask.to(device) if device is not None else mask
+        return dict(zip(num_nodes_dict, mask.split(sizes)))
+
+    def mask_inputs(
+        self,
+        x_dict: Dict[NodeType, Tensor],
+        mask_dict: Dict[NodeType, Tensor],
+    ) -> Dict[NodeType, Tensor]:
+        r"""Replaces the masked rows of :obj:`x_dict` by the mask token:
+        :math:`\mathbf{X}' = \mathbf{X} \odot (1 - \mathbf{m}) +
+        \mathbf{t}\,\mathbf{m}`."""
+        out = dict(x_dict)
+        for nt, mask in mask_dict.items():
+            x = x_dict[nt]
+            if mask.dtype != torch.bool or mask.size() != (x.size(0), ):
+                raise ValueError(f"Expected a boolean 'mask_dict' for node "
+                                 f"type '{nt}' of shape [{x.size(0)}] in "
+                                 f"'{self.__class__.__name__}' (got "
+                                 f"{mask.dtype} {list(mask.size())})")
+            token = self.mask_token.to(x.dtype)
+            out[nt] = torch.where(mask.to(x.device).view(-1, 1), token, x)
+        return out
+
+    def forward(self, x_dict: Dict[NodeType, Tensor],
+                edge_index_dict: Dict[EdgeType, Tensor],
+                mask_dict: Optional[Dict[NodeType, Tensor]] = None,
+                ) -> Dict[NodeType, Tensor]:
+        r"""Runs the encoder on the masked input (unmasked if
+        :obj:`mask_dict` is :obj:`None`) and returns its :obj:`z_dict`."""
+        if mask_dict is not None:
+            x_dict = self.mask_inputs(x_dict, mask_dict)
+        return self.encoder(x_dict, edge_index_dict)
+
+    def _ssl_loss(self, x_dict: Dict[NodeType, Tensor], *args: Any,
+                  mask_dict: Optional[Dict[NodeType, Tensor]] = None,
+                  **kwargs: Any) -> Tensor:
+        if mask_dict is not None:
+            x_dict = self.mask_inputs(x_dict, mask_dict)
+        return self.encoder.ssl_loss(x_dict, *args, **kwargs)
+
+    def alignment_loss(self, z_dict: Dict[NodeType, Tensor],
+                       sem_dict: Dict[NodeType, Tensor],
+                       index_dict: Dict[NodeType, IndexGroups]) -> Tensor:
+        r"""Computes :math:`\mathcal{L}_{\text{gen}}` over all masked nodes.
+
+        Args:
+            z_dict (Dict[str, torch.Tensor]): The masked forward's output.
+            sem_dict (Dict[str, torch.Tensor]): Semantic embeddings
+                :obj:`[num_nodes, sem_channels]` per node type.
+            index_dict (Dict[str, torch.Tensor]): The masked nodes per type:
+                the boolean masks of :meth:`sample_mask`, or indices.
+        """
+        rows: List[Tensor] = []
+        sems: List[Tensor] = []
+        for nt, groups in _as_groups(index_dict, self).items():
+            z, sem = self._rows(nt, z_dict, sem_dict)
+            index = torch.cat(groups)
+            rows.append(z[index])
+            sems.append(sem[index])
+        pred = self.projector(torch.cat(rows))  # [num_masked, sem_channels]
+        sem = torch.cat(sems)
+        if self.reconstruction == 'cosine':
+            return -F.cosine_similarity(pred, sem, dim=-1).mean()
+        return info_nce(pred, sem, None, self.temperature)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '
+                f'in_channels={self.in_channels}, '
+                f'sem_channels={self.sem_channels}, '
+                f'out_channels={self.out_channels}, '
+                f'mask_ratio={self.mask_ratio}, '
+                f'temperature={self.temperature}, '
+                f'reconstruction={self.reconstruction!r})')

@@ -1,0 +1,136 @@
+r"""Shared parts of the RLMRec alignment wrappers (spec §6.1): the official
+projector MLP and the plumbing of :mod:`rlmrec_pyg.nn.alignment`."""
+from typing import Any, Dict, List, Sequence, Union
+
+import torch
+from torch import Tensor
+from torch.nn import LeakyReLU, Linear, Module, Sequential
+from torch_geometric.nn.inits import reset
+from torch_geometric.typing import NodeType
+
+IndexGroups = Union[Tensor, Sequence[Tensor]]
+
+
+class _Projector(Module):
+    r"""The official two-layer MLP: :obj:`Linear -> LeakyReLU(0.01) ->
+    Linear` with hidden width :obj:`(in_channels + out_channels) // 2`,
+    Xavier-uniform weights and PyTorch's default biases (spec §6.1). With
+    :obj:`bf16=True` its GEMMs run under :func:`torch.autocast` in bfloat16
+    and the output is cast back to the input dtype."""
+    def __init__(self, in_channels: int, out_channels: int,
+                 bf16: bool = False) -> None:
+        super().__init__()
+        self.hidden_channels = (in_channels + out_channels) // 2
+        self.bf16 = bf16
+        self.mlp = Sequential(Linear(in_channels, self.hidden_channels),
+                              LeakyReLU(0.01),
+                              Linear(self.hidden_channels, out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for lin in (self.mlp[0], self.mlp[2]):
+            lin.reset_parameters()  # default bias U(+-1/sqrt(fan_in))
+            torch.nn.init.xavier_uniform_(lin.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.bf16:
+            return self.mlp(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            out = self.mlp(x)
+        return out.to(x.dtype)
+
+
+def _check_positive(value: float, name: str, owner: Module) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"'{name}' must be a number in "
+                        f"'{owner.__class__.__name__}' (got "
+                        f"{type(value).__name__})")
+    if not value > 0:
+        raise ValueError(f"'{name}' must be positive in "
+                         f"'{owner.__class__.__name__}' (got {value})")
+
+
+def _encoder_repr(encoder: Module) -> str:
+    text = repr(encoder)
+    return text if '\n' not in text else f'{encoder.__class__.__name__}(...)'
+
+
+class _Alignment(Module):
+    r"""Shared plumbing: the wrapped encoder, :meth:`reset_parameters`, the
+    pass-through of an optional backbone :meth:`ssl_loss` and input checks
+    of :meth:`alignment_loss`."""
+    def __init__(self, encoder: Module, sem_channels: int, out_channels: int,
+                 temperature: float) -> None:
+        super().__init__()
+        if not isinstance(encoder, Module):
+            raise TypeError(f"'encoder' must be a 'torch.nn.Module' in "
+                            f"'{self.__class__.__name__}' (got "
+                            f"{type(encoder).__name__})")
+        for name, value in (('sem_channels', sem_channels),
+                            ('out_channels', out_channels)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"'{name}' must be an int in "
+                                f"'{self.__class__.__name__}' (got "
+                                f"{type(value).__name__})")
+            _check_positive(value, name, self)
+        _check_positive(temperature, 'temperature', self)
+        self.encoder = encoder
+        self.sem_channels = sem_channels
+        self.out_channels = out_channels
+        self.temperature = float(temperature)
+
+    def reset_parameters(self) -> None:
+        r"""Resets the encoder's and the projector's parameters."""
+        reset(self.encoder)
+        self.projector.reset_parameters()
+
+    def __getattr__(self, name: str) -> Any:
+        # Present only when the backbone defines it: the loop duck-types it.
+        if name == 'ssl_loss' and hasattr(self._modules['encoder'], name):
+            return self._ssl_loss
+        return super().__getattr__(name)
+
+    def _ssl_loss(self, *args: Any, **kwargs: Any) -> Tensor:
+        return self.encoder.ssl_loss(*args, **kwargs)
+
+    def _rows(self, nt: NodeType, z_dict: Dict[NodeType, Tensor],
+              sem_dict: Dict[NodeType, Tensor]) -> List[Tensor]:
+        name = self.__class__.__name__
+        if nt not in z_dict or nt not in sem_dict:
+            raise ValueError(f"Node type '{nt}' of 'index_dict' is missing in "
+                             f"'z_dict' or 'sem_dict' in '{name}' (got "
+                             f"{sorted(z_dict)} and {sorted(sem_dict)})")
+        z, sem = z_dict[nt], sem_dict[nt]
+        if z.dim() != 2 or z.size(-1) != self.out_channels:
+            raise ValueError(f"Expected 'z_dict' for node type '{nt}' with "
+                             f"{self.out_channels} columns in '{name}' (got "
+                             f"shape {list(z.size())})")
+        if sem.dim() != 2 or sem.size() != (z.size(0), self.sem_channels):
+            raise ValueError(f"Expected 'sem_emb' for node type '{nt}' of "
+                             f"shape {[z.size(0), self.sem_channels]} in "
+                             f"'{name}' (got {list(sem.size())})")
+        return [z, sem.to(z.dtype)]
+
+
+def _as_groups(index_dict: Dict[NodeType, IndexGroups],
+               owner: Module) -> Dict[NodeType, List[Tensor]]:
+    name = owner.__class__.__name__
+    if not isinstance(index_dict, dict) or len(index_dict) == 0:
+        raise ValueError(f"'index_dict' must be a non-empty dict in '{name}' "
+                         f"(got {index_dict!r})")
+    out: Dict[NodeType, List[Tensor]] = {}
+    for nt, groups in index_dict.items():
+        groups = [groups] if isinstance(groups, Tensor) else list(groups)
+        for index in groups:
+            if not isinstance(index, Tensor) or index.dim() != 1:
+                raise TypeError(f"'index_dict' for node type '{nt}' must hold "
+                                f"1-D tensors in '{name}' (got "
+                                f"{type(index).__name__})")
+        out[nt] = [
+            index.nonzero().view(-1) if index.dtype == torch.bool else
+            index.long() for index in groups
+        ]
+        if sum(index.numel() for index in out[nt]) == 0:
+            raise ValueError(f"'index_dict' selects no node of type '{nt}' "
+                             f"in '{name}'")
+    return out
