@@ -17,7 +17,11 @@ Every dataset of :mod:`rlmrec_pyg` is one graph in one representation
   and ``reviews`` (per-user or per-item text built from **training**
   interactions only).
 """
+from rlmrec_pyg.data.csv import InteractionCSV
 from rlmrec_pyg.data.graph import build_rec_data, validate_rec_data
+from rlmrec_pyg.data.interactions import interactions_to_data
+from rlmrec_pyg.data.movielens import MovieLensText
+from rlmrec_pyg.data.noise import add_noise_interactions
 from rlmrec_pyg.data.rlmrec import RLMRecDataset
 from rlmrec_pyg.data.sampling import BPRSampler, bpr_sample
 from rlmrec_pyg.data.unpickle import UnsafePickleError, safe_load
@@ -25,7 +29,11 @@ from rlmrec_pyg.data.unpickle import UnsafePickleError, safe_load
 __all__ = [
     'build_rec_data',
     'validate_rec_data',
+    'interactions_to_data',
     'RLMRecDataset',
+    'MovieLensText',
+    'InteractionCSV',
+    'add_noise_interactions',
     'BPRSampler',
     'bpr_sample',
     'safe_load',
