@@ -119,9 +119,10 @@ class ContrastiveAlignment(_Alignment):
                 tensors, one InfoNCE group each.
         """
         groups_dict = _as_groups(index_dict, self)
-        loss = z_dict[next(iter(groups_dict))].new_zeros(())
+        loss: Optional[Tensor] = None
         for nt, groups in groups_dict.items():
             z, sem = self._rows(nt, z_dict, sem_dict)
+            loss = z.new_zeros(()) if loss is None else loss
             if self.negatives_of(nt) == 'all':
                 key = self.projector(sem)  # [num_nodes, out_channels]
                 for index in groups:
@@ -134,6 +135,7 @@ class ContrastiveAlignment(_Alignment):
             for index, inv in zip(groups, inverse.split(sizes)):
                 loss = loss + info_nce(z[index], key[inv], None,
                                        self.temperature)
+        assert loss is not None
         return loss
 
     def __repr__(self) -> str:

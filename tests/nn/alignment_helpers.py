@@ -1,0 +1,43 @@
+r"""Tiny encoders obeying the contract ``(x_dict, edge_index_dict) ->
+z_dict`` for the wrapper tests."""
+from typing import Dict
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import scatter
+
+from rlmrec_pyg.typing import EDGE, ITEM, REV_EDGE, USER
+
+
+class TinyEncoder(torch.nn.Module):
+    r"""One mean-aggregation hop plus a shared linear map; with an optional
+    :meth:`ssl_loss` that records the input it saw."""
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(in_channels, out_channels)
+        self.seen: Dict[str, Tensor] = {}
+
+    def forward(self, x_dict: Dict[str, Tensor],
+                edge_index_dict: Dict[tuple, Tensor]) -> Dict[str, Tensor]:
+        out = {}
+        for (src, _, dst) in (EDGE, REV_EDGE):
+            et = EDGE if src == USER else REV_EDGE
+            row, col = edge_index_dict[et]
+            agg = scatter(x_dict[src][row], col, 0, x_dict[dst].size(0),
+                          reduce='mean')
+            out[dst] = self.lin(x_dict[dst] + agg)
+        return out
+
+    def ssl_loss(self, x_dict: Dict[str, Tensor], *args,
+                 **kwargs) -> Tensor:
+        self.seen = x_dict
+        return x_dict[USER].sum() * 0 + x_dict[ITEM].pow(2).mean()
+
+
+def id_embeddings(data, channels: int, seed: int = 0) -> Dict[str, Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        nt: torch.nn.Parameter(
+            torch.randn(data[nt].num_nodes, channels, generator=gen))
+        for nt in data.node_types
+    }

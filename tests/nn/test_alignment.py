@@ -1,0 +1,126 @@
+import math
+
+import pytest
+import torch
+from alignment_helpers import TinyEncoder, id_embeddings
+from torch_geometric.nn import GraphSAGE, to_hetero
+
+from rlmrec_pyg.nn import ContrastiveAlignment
+from rlmrec_pyg.testing import get_random_rec_data
+from rlmrec_pyg.typing import ITEM, USER
+
+
+def cos(a, b):
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def naive_nce(anchor, cands, target, tau):
+    # Paper Eq. 18 / official cal_infonce_loss, one row at a time, mean.
+    total = 0.0
+    for r, t in enumerate(target):
+        den = sum(math.exp(cos(anchor[r], c) / tau) for c in cands)
+        total += -cos(anchor[r], cands[t]) / tau + math.log(den)
+    return total / len(target)
+
+
+def setup(negatives, seed=0):
+    torch.manual_seed(seed)
+    data = get_random_rec_data(sem_channels=12)
+    model = ContrastiveAlignment(TinyEncoder(8, 6), 12, 6, temperature=0.3,
+                                 negatives=negatives)
+    x_dict = id_embeddings(data, 8)
+    return data, model, x_dict, model(x_dict, data.edge_index_dict)
+
+
+@pytest.mark.parametrize('negatives', ['in_batch', 'all', {
+    USER: 'all', ITEM: 'in_batch'
+}])
+def test_contrastive_matches_naive_loop(negatives):
+    data, model, x_dict, z = setup(negatives)
+    user = torch.tensor([0, 3, 3, 7, 19])  # duplicates kept
+    pos, neg = torch.tensor([1, 2, 2, 5, 9]), torch.tensor([4, 0, 8, 8, 29])
+    index_dict = {USER: [user], ITEM: [pos, neg]}
+    loss = model.alignment_loss(z, data.sem_emb_dict, index_dict)
+    assert loss.dim() == 0 and loss > 0
+
+    expected = 0.0
+    with torch.no_grad():
+        for nt, groups in index_dict.items():
+            proj = torch.stack([model.projector(s) for s in data[nt].sem_emb])
+            for idx in groups:
+                if model.negatives_of(nt) == 'all':  # every node, target id
+                    cands, target = proj, idx.tolist()
+                else:  # the group's own rows, duplicates kept
+                    cands, target = proj[idx], list(range(idx.numel()))
+                expected += naive_nce(z[nt][idx], cands, target, 0.3)
+    assert math.isclose(loss.item(), expected, rel_tol=1e-5)
+
+
+def test_contrastive_gradients_and_plain_tensor_index():
+    data, model, x_dict, z = setup('in_batch')
+    loss = model.alignment_loss(z, data.sem_emb_dict,
+                                {USER: torch.arange(5), ITEM: torch.arange(7)})
+    loss.backward()
+    for p in [x_dict[USER], x_dict[ITEM], model.encoder.lin.weight,
+              *model.projector.parameters()]:
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_contrastive_to_hetero_graphsage_and_repr():
+    data = get_random_rec_data(sem_channels=8)
+    gnn = to_hetero(GraphSAGE(-1, 16, num_layers=2), data.metadata())
+    model = ContrastiveAlignment(gnn, sem_channels=8, out_channels=16)
+    x_dict = id_embeddings(data, 16)
+    z = model(x_dict, data.edge_index_dict)
+    assert z[USER].size() == (20, 16) and z[ITEM].size() == (30, 16)
+    loss = model.alignment_loss(z, data.sem_emb_dict, {
+        USER: torch.arange(4),
+        ITEM: torch.arange(5)
+    })
+    loss.backward()
+    assert all(p.grad is not None for p in gnn.parameters())
+    assert str(model) == ('ContrastiveAlignment(GraphModule(...), '
+                          'sem_channels=8, out_channels=16, temperature=0.2, '
+                          "negatives='in_batch')")
+    assert model.projector.hidden_channels == 12
+    # Evaluation is the plain encoder, deterministic.
+    model.eval()
+    z1 = model(x_dict, data.edge_index_dict)
+    z2 = gnn(x_dict, data.edge_index_dict)
+    assert torch.equal(z1[ITEM], z2[ITEM])
+
+
+def test_contrastive_bf16_close_and_ssl_passthrough():
+    data, model, x_dict, z = setup({USER: 'all'})
+    index = {USER: torch.arange(6), ITEM: [torch.arange(5)]}
+    ref = model.alignment_loss(z, data.sem_emb_dict, index).item()
+    model.projector.bf16 = True
+    out = model.alignment_loss(z, data.sem_emb_dict, index)
+    assert out.dtype == torch.float32
+    assert math.isclose(out.item(), ref, rel_tol=5e-2)
+    assert hasattr(model, 'ssl_loss')
+    assert not hasattr(ContrastiveAlignment(torch.nn.Linear(1, 1), 2, 3),
+                       'ssl_loss')
+    model.ssl_loss(x_dict, data.edge_index_dict, index)
+    assert model.encoder.seen[USER] is x_dict[USER]
+
+
+def test_contrastive_errors():
+    enc = TinyEncoder(8, 6)
+    with pytest.raises(ValueError, match="'negatives' must be one of"):
+        ContrastiveAlignment(enc, 12, 6, negatives={USER: 'batch'})
+    with pytest.raises(ValueError, match="'temperature' must be positive"):
+        ContrastiveAlignment(enc, 12, 6, temperature=0.0)
+    with pytest.raises(TypeError, match="'sem_channels' must be an int"):
+        ContrastiveAlignment(enc, 12.0, 6)
+    with pytest.raises(TypeError, match="'encoder' must be"):
+        ContrastiveAlignment('gnn', 12, 6)
+    data, model, _, z = setup('in_batch')
+    with pytest.raises(ValueError, match=r"Expected 'sem_emb' for node type "
+                       r"'user' of shape \[20, 12\]"):
+        model.alignment_loss(z, {USER: torch.randn(20, 5)},
+                             {USER: torch.arange(3)})
+    with pytest.raises(ValueError, match="missing in 'z_dict' or 'sem_dict'"):
+        model.alignment_loss(z, data.sem_emb_dict, {'tag': torch.arange(3)})
+    with pytest.raises(ValueError, match="non-empty dict"):
+        model.alignment_loss(z, data.sem_emb_dict, {})
