@@ -10,6 +10,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data.graph import build_rec_data
+from rlmrec_pyg.semantic.encoder import HashTextEncoder  # noqa: F401
 from rlmrec_pyg.typing import ITEM, USER
 
 _GENRES = ['Drama', 'Comedy', 'Action', 'Sci-Fi', 'Romance', 'Horror']

@@ -1,0 +1,247 @@
+r"""Prompt builders for item and user profiling (RLMRec, Eq. 13 and 14 of
+`"Representation Learning with Large Language Models for Recommendation"
+<https://arxiv.org/abs/2310.15950>`_, Appendix A.2; spec §9)."""
+import json
+import random
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from rlmrec_pyg.typing import EDGE, ITEM, USER, NodeType
+
+
+@dataclass(frozen=True)
+class Domain:
+    r"""What the prompts of one domain look like.
+
+    Args:
+        name (str): Domain name; the system prompts are
+            :obj:`prompts/<name>_{item,user}.txt`.
+        item_fields (Tuple[str, ...]): Item fields in ``BASIC INFORMATION``.
+        item_feedback (bool): Whether item prompts carry ``USER FEEDBACK``
+            (sampled reviews and tags). Eq. 13: not when the items have an
+            original description (Amazon books).
+        user_header (str): Header of the user's item list.
+    """
+    name: str
+    item_fields: Tuple[str, ...]
+    item_feedback: bool
+    user_header: str
+
+
+DOMAINS: Dict[str, Domain] = {
+    'book': Domain('book', ('title', 'description'), False,
+                   'PURCHASED ITEMS'),
+    'business': Domain('business', ('title', 'city', 'categories'), True,
+                       'PURCHASED BUSINESSES'),
+    'game': Domain('game', ('title', 'publisher', 'genres', 'tags'), True,
+                   'PLAYED GAMES'),
+    'movie': Domain('movie', ('title', 'year', 'genres'), True,
+                    'WATCHED MOVIES'),
+}
+#: Dataset names mapped to the domain of their prompts.
+DATASET_DOMAINS = {
+    'amazon': 'book',
+    'yelp': 'business',
+    'steam': 'game',
+    'movielens': 'movie'
+}
+#: Fields holding per-node lists of free text written by users (reviews,
+#: tags), built from training interactions only.
+FEEDBACK_FIELDS = ('reviews', 'tags')
+
+
+def resolve_domain(domain: str) -> Domain:
+    r"""Returns the :class:`Domain` named :obj:`domain` (a domain or a
+    dataset name such as :obj:`'amazon'`)."""
+    name = DATASET_DOMAINS.get(domain, domain)
+    if name not in DOMAINS:
+        raise ValueError(f"Unknown domain '{domain}' (choose from "
+                         f"{sorted(DOMAINS) + sorted(DATASET_DOMAINS)})")
+    return DOMAINS[name]
+
+
+def load_system_prompt(domain: str, node_type: NodeType) -> str:
+    r"""Returns the system prompt shipped as package data for
+    :obj:`domain` and :obj:`node_type` (:obj:`'user'` or :obj:`'item'`)."""
+    if node_type not in (USER, ITEM):
+        raise ValueError(f"'node_type' must be '{USER}' or '{ITEM}' "
+                         f"(got '{node_type}')")
+    name = f'{resolve_domain(domain).name}_{node_type}.txt'
+    return (resources.files('rlmrec_pyg.profiles') / 'prompts' /
+            name).read_text(encoding='utf-8')
+
+
+def node_field(data: HeteroData, node_type: NodeType,
+               field: str) -> Optional[List[Any]]:
+    r"""Returns :obj:`data[node_type][field]` as a per-node list, or
+    :obj:`None` if the field is missing."""
+    store = data[node_type]
+    if field not in store:
+        return None
+    value = store[field]
+    if isinstance(value, Tensor):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)) \
+            or len(value) != store.num_nodes:
+        raise ValueError(f"Expected '{field}' of node type '{node_type}' to "
+                         f"be a list with {store.num_nodes} entries (got "
+                         f"{type(value).__name__})")
+    return list(value)
+
+
+def render(value: Any) -> str:
+    r"""Renders one field value for a prompt: lists are joined with commas
+    and missing values (:obj:`None`, empty, NaN) become :obj:`"None"`."""
+    if isinstance(value, (list, tuple)):
+        value = ', '.join(dict.fromkeys(render(v) for v in value
+                                        if render(v) != 'None'))
+    if value is None or value != value or str(value).strip() == '':
+        return 'None'
+    return str(value)
+
+
+def truncate_words(text: str, max_words: Optional[int]) -> str:
+    r"""Keeps the first :obj:`max_words` space-separated words of
+    :obj:`text` (spec §9.3: reviews are cut to 200 words)."""
+    if max_words is None:
+        return text
+    return ' '.join(text.split(' ')[:max_words])
+
+
+def node_rng(seed: int, node_type: NodeType, node_id: int,
+             salt: str = '') -> random.Random:
+    r"""A generator seeded per node, so that a node's sampled reviews and
+    items (and hence its prompt and cache key) never depend on the order
+    or the subset of nodes processed."""
+    return random.Random(f'{seed}:{node_type}:{node_id}:{salt}')
+
+
+def sample(values: Sequence[Any], k: Optional[int],
+           rng: random.Random) -> List[Any]:
+    r"""Returns :obj:`k` values drawn uniformly without replacement, in
+    their original order (all of them if there are at most :obj:`k`)."""
+    if k is None or len(values) <= k:
+        return list(values)
+    return [values[i] for i in sorted(rng.sample(range(len(values)), k))]
+
+
+def feedback(data: HeteroData, node_type: NodeType, num: Optional[int],
+             max_words: Optional[int], seed: int) -> List[List[str]]:
+    r"""Per node, up to :obj:`num` texts sampled from its :obj:`reviews`
+    and :obj:`tags`, each truncated to :obj:`max_words` words."""
+    num_nodes = data[node_type].num_nodes
+    pools: List[List[str]] = [[] for _ in range(num_nodes)]
+    for field in FEEDBACK_FIELDS:
+        values = node_field(data, node_type, field)
+        for i, texts in enumerate(values or []):
+            if isinstance(texts, str):
+                texts = [texts]
+            pools[i] += [str(t) for t in texts or [] if render(t) != 'None']
+    return [[
+        truncate_words(t, max_words)
+        for t in sample(pool, num, node_rng(seed, node_type, i, 'reviews'))
+    ] for i, pool in enumerate(pools)]
+
+
+def train_items(data: HeteroData) -> List[List[int]]:
+    r"""The training items of every user, from
+    :obj:`data['user', 'to', 'item'].edge_index` only (never the
+    validation or test interactions)."""
+    out: List[List[int]] = [[] for _ in range(data[USER].num_nodes)]
+    for u, i in data[EDGE].edge_index.t().tolist():
+        out[u].append(i)
+    return out
+
+
+def _json_lines(rows: Sequence[Any]) -> str:
+    if not rows:
+        return '[]'
+    body = '\n'.join(json.dumps(r, ensure_ascii=False) for r in rows)
+    return f'[\n{body}\n]'
+
+
+def build_item_prompts(data: HeteroData, domain: str,
+                       num_reviews: Optional[int] = 6,
+                       max_words: Optional[int] = 200,
+                       seed: int = 0) -> List[str]:
+    r"""Returns one item prompt per item (Eq. 13): the basic information
+    fields of the domain and, for domains with feedback, up to
+    :obj:`num_reviews` of the item's reviews/tags (training interactions
+    only, as the dataset provides them), each cut to :obj:`max_words`.
+
+    Args:
+        data (HeteroData): The graph; item text fields are optional.
+        domain (str): Domain or dataset name (see :data:`DOMAINS`).
+        num_reviews (int, optional): Reviews sampled per item.
+            (default: :obj:`6`)
+        max_words (int, optional): Words kept per review.
+            (default: :obj:`200`)
+        seed (int, optional): Seed of the per-node sampling.
+            (default: :obj:`0`)
+    """
+    dom = resolve_domain(domain)
+    num_items = data[ITEM].num_nodes
+    fields = {f: node_field(data, ITEM, f) for f in dom.item_fields}
+    texts = (feedback(data, ITEM, num_reviews, max_words, seed)
+             if dom.item_feedback else None)
+    prompts = []
+    for i in range(num_items):
+        info = {
+            f: render(None if v is None else v[i])
+            for f, v in fields.items()
+        }
+        prompt = ('BASIC INFORMATION: \n' +
+                  json.dumps(info, ensure_ascii=False))
+        if texts is not None:
+            prompt += '\nUSER FEEDBACK: \n' + _json_lines(texts[i])
+        prompts.append(prompt)
+    return prompts
+
+
+def build_user_prompts(data: HeteroData, domain: str,
+                       item_profiles: Sequence[str],
+                       num_items: Optional[int] = 6,
+                       num_reviews: Optional[int] = 6,
+                       max_words: Optional[int] = 200,
+                       seed: int = 0) -> List[str]:
+    r"""Returns one user prompt per user (Eq. 14): up to :obj:`num_items`
+    of the user's **training** items, each with its title and its profile
+    (what types of users would like it), then up to :obj:`num_reviews` of
+    the user's own reviews/tags cut to :obj:`max_words` words.
+
+    Reviews are per-node lists, so the user's feedback is listed beside the
+    items rather than paired with them.
+
+    Args:
+        data (HeteroData): The graph.
+        domain (str): Domain or dataset name (see :data:`DOMAINS`).
+        item_profiles (List[str]): The profile of every item.
+        num_items (int, optional): Items sampled per user.
+            (default: :obj:`6`)
+        num_reviews (int, optional): Own reviews sampled per user.
+            (default: :obj:`6`)
+        max_words (int, optional): Words kept per review.
+            (default: :obj:`200`)
+        seed (int, optional): Seed of the per-node sampling.
+            (default: :obj:`0`)
+    """
+    dom = resolve_domain(domain)
+    if len(item_profiles) != data[ITEM].num_nodes:
+        raise ValueError(f"Expected one item profile per item "
+                         f"({data[ITEM].num_nodes}, got "
+                         f"{len(item_profiles)})")
+    titles = node_field(data, ITEM, 'title')
+    texts = feedback(data, USER, num_reviews, max_words, seed)
+    prompts = []
+    for u, items in enumerate(train_items(data)):
+        rows = [{
+            'title': render(None if titles is None else titles[i]),
+            'description': render(item_profiles[i]),
+        } for i in sample(items, num_items, node_rng(seed, USER, u))]
+        prompts.append(f'{dom.user_header}: \n{_json_lines(rows)}'
+                       f'\nUSER FEEDBACK: \n{_json_lines(texts[u])}')
+    return prompts

@@ -1,0 +1,106 @@
+r"""Attaching semantic representations :math:`\mathbf{s}_u, \mathbf{s}_v`
+(`"Representation Learning with Large Language Models for Recommendation"
+<https://arxiv.org/abs/2310.15950>`_, Eq. 15) to a graph as
+:obj:`data['user'].sem_emb` and :obj:`data['item'].sem_emb`."""
+import logging
+import time
+from typing import Optional, Sequence
+
+from torch_geometric.data import HeteroData
+from torch_geometric.transforms import BaseTransform
+
+from rlmrec_pyg.semantic.cache import CachedEncoder
+from rlmrec_pyg.semantic.encoder import TextEncoder
+from rlmrec_pyg.typing import (ITEM, PROFILE, REASONING, SEM_EMB, USER,
+                               NodeType)
+
+log = logging.getLogger(__name__)
+
+
+class AttachSemantic(BaseTransform):
+    r"""Encodes every node's profile with a :class:`TextEncoder` and stores
+    the vectors as :obj:`data[node_type].sem_emb`, in the spirit of PyG's
+    :class:`~torch_geometric.datasets.MovieLens` (:obj:`model_name`).
+
+    As in the official code, only the profile (the LLM's
+    ``summarization``) is embedded by default; with
+    :obj:`include_reasoning=True` the reasoning is appended to it. If the
+    graph has no profiles yet, :obj:`profiler` makes them first.
+
+    .. code-block:: python
+
+        from rlmrec_pyg.profiles import OfflineProfiler
+        from rlmrec_pyg.semantic import (AttachSemantic,
+                                         SentenceTransformerEncoder)
+
+        transform = AttachSemantic(SentenceTransformerEncoder(),
+                                   profiler=OfflineProfiler('movie'),
+                                   cache_dir='cache/embeddings')
+        data = transform(data)
+        data['user'].sem_emb  # [num_users, 384]
+
+    Args:
+        encoder (TextEncoder): The text encoder.
+        include_reasoning (bool, optional): Embed profile and reasoning.
+            (default: :obj:`False`)
+        cache_dir (str, optional): Vector cache folder (see
+            :class:`CachedEncoder`); :obj:`None` for none.
+            (default: :obj:`None`)
+        profiler (BaseTransform, optional): Makes the profiles when they are
+            missing. (default: :obj:`None`)
+        node_types (List[str], optional): Node types to encode.
+            (default: :obj:`['user', 'item']`)
+    """
+    def __init__(self, encoder: TextEncoder, include_reasoning: bool = False,
+                 cache_dir: Optional[str] = None,
+                 profiler: Optional[BaseTransform] = None,
+                 node_types: Sequence[NodeType] = (USER, ITEM)) -> None:
+        if not isinstance(encoder, TextEncoder):
+            raise TypeError(f"'encoder' must have a 'name' and an 'encode' "
+                            f"method in '{self.__class__.__name__}' (got "
+                            f"{type(encoder).__name__})")
+        self.encoder = encoder
+        if cache_dir is not None:
+            self.encoder = CachedEncoder(encoder, cache_dir)
+        self.include_reasoning = include_reasoning
+        self.profiler = profiler
+        self.node_types = list(node_types)
+
+    def texts(self, data: HeteroData, node_type: NodeType) -> list:
+        r"""The texts embedded for :obj:`node_type`."""
+        profiles = list(data[node_type][PROFILE])
+        if not self.include_reasoning:
+            return profiles
+        if REASONING not in data[node_type]:
+            raise ValueError(f"'include_reasoning' needs 'reasoning' of node "
+                             f"type '{node_type}' in "
+                             f"'{self.__class__.__name__}'")
+        return [
+            f'{p}\n{r}' for p, r in zip(profiles, data[node_type][REASONING])
+        ]
+
+    def forward(self, data: HeteroData) -> HeteroData:
+        if any(PROFILE not in data[t] for t in self.node_types):
+            if self.profiler is None:
+                raise ValueError(f"Expected 'profile' on node types "
+                                 f"{self.node_types} in "
+                                 f"'{self.__class__.__name__}' (pass a "
+                                 f"'profiler' to make them)")
+            data = self.profiler(data)
+        for node_type in self.node_types:
+            texts = self.texts(data, node_type)
+            if len(texts) != data[node_type].num_nodes:
+                raise ValueError(f"Expected {data[node_type].num_nodes} "
+                                 f"profiles of node type '{node_type}' "
+                                 f"(got {len(texts)})")
+            start = time.perf_counter()
+            data[node_type][SEM_EMB] = self.encoder.encode(texts).float()
+            secs = time.perf_counter() - start
+            log.info(f"{node_type}: {len(texts)} texts encoded with "
+                     f"'{self.encoder.name}' in {secs:.1f}s "
+                     f"({len(texts) / max(secs, 1e-9):.1f} texts/s)")
+        return data
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.encoder.name!r}, '
+                f'include_reasoning={self.include_reasoning})')

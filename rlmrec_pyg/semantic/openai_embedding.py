@@ -1,0 +1,83 @@
+r"""OpenAI (and compatible) embedding models as text encoders; the paper
+embeds profiles with :obj:`text-embedding-ada-002` (`"Representation
+Learning with Large Language Models for Recommendation"
+<https://arxiv.org/abs/2310.15950>`_, §4.1.4)."""
+import os
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from rlmrec_pyg.semantic.encoder import check_texts
+
+
+class OpenAIEmbeddingEncoder:
+    r"""Encodes texts with an OpenAI-compatible ``/embeddings`` endpoint,
+    :obj:`batch_size` texts per request, with the SDK's retries (429 with
+    ``Retry-After``, 5xx, timeouts). The key comes from :obj:`api_key` or
+    ``OPENAI_API_KEY`` and is never shown in :meth:`__repr__`.
+
+    Args:
+        model (str, optional): Embedding model.
+            (default: :obj:`'text-embedding-ada-002'`, as in the paper)
+        dimensions (int, optional): Output width for models that support
+            it (:obj:`text-embedding-3-*`). (default: :obj:`None`)
+        base_url (str, optional): Server URL. (default: :obj:`None`)
+        api_key (str, optional): API key. (default: :obj:`None`)
+        batch_size (int, optional): Texts per request. (default: :obj:`256`)
+        max_retries (int, optional): SDK retries. (default: :obj:`5`)
+        timeout (float, optional): Seconds per request. (default: :obj:`60`)
+    """
+    def __init__(self, model: str = 'text-embedding-ada-002',
+                 dimensions: Optional[int] = None,
+                 base_url: Optional[str] = None,
+                 api_key: Optional[str] = None, batch_size: int = 256,
+                 max_retries: int = 5, timeout: float = 60.0) -> None:
+        if dimensions is not None and 'ada-002' in model:
+            raise ValueError(f"'dimensions' is not supported by '{model}' "
+                             f"in '{self.__class__.__name__}' (got "
+                             f"{dimensions}); use text-embedding-3-*")
+        if dimensions is not None and dimensions < 1:
+            raise ValueError(f"'dimensions' must be positive in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"{dimensions})")
+        self.model, self.dimensions = model, dimensions
+        self.base_url, self._api_key = base_url, api_key
+        self.batch_size, self.max_retries = batch_size, max_retries
+        self.timeout = timeout
+        self.name = f'openai-{model}' + (f'-{dimensions}'
+                                         if dimensions else '')
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from openai import OpenAI
+            key = self._api_key or os.environ.get('OPENAI_API_KEY')
+            if key is None and self.base_url is not None:
+                key = 'EMPTY'
+            self._client = OpenAI(api_key=key, base_url=self.base_url,
+                                  max_retries=self.max_retries,
+                                  timeout=self.timeout)
+        return self._client
+
+    def encode(self, texts: Sequence[str]) -> Tensor:
+        texts = check_texts(texts, self.__class__.__name__)
+        extra = {} if self.dimensions is None else dict(
+            dimensions=self.dimensions)
+        rows = []
+        for start in tqdm(range(0, len(texts), self.batch_size),
+                          desc=f'{self.model} batches', disable=None):
+            # The API rejects empty strings.
+            batch = [t or 'None' for t in texts[start:start + self.batch_size]]
+            resp = self.client.embeddings.create(model=self.model,
+                                                 input=batch, **extra)
+            data = sorted(resp.data, key=lambda d: d.index)
+            rows += [torch.tensor(d.embedding) for d in data]
+        if not rows:
+            return torch.empty(0, self.dimensions or 0)
+        return torch.stack(rows).float()
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}('{self.model}')"

@@ -1,0 +1,99 @@
+r"""One command from a dataset to profiles and semantic vectors (RLMRec
+§3.2-3.3): ``python -m rlmrec_pyg.semantic.run dataset=movielens
+profiles=offline semantic=minilm`` (config :obj:`conf/vectors.yaml`).
+
+Writes into the Hydra output folder: :obj:`profiles.jsonl` (one line per
+node: type, id, profile, reasoning), :obj:`sem_emb.pt` (``{'user': Tensor,
+'item': Tensor}``), :obj:`metrics.json` (times and throughput) and, for LLM
+profiles, :obj:`usage.json` (tokens and estimated cost)."""
+import json
+import logging
+import os
+import os.path as osp
+import time
+from typing import Any, Dict
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch_geometric.data import Dataset, HeteroData
+
+from rlmrec_pyg.typing import ITEM, PROFILE, REASONING, SEM_EMB, USER
+
+log = logging.getLogger(__name__)
+
+
+def load_data(cfg: DictConfig) -> HeteroData:
+    r"""Instantiates :obj:`cfg` (a dataset, or a function returning a
+    graph) and returns its graph."""
+    log.info(f'Instantiating dataset <{cfg._target_}>')
+    obj = instantiate(cfg)
+    return obj[0] if isinstance(obj, Dataset) else obj
+
+
+def save_profiles(data: HeteroData, path: str) -> None:
+    with open(path, 'w', encoding='utf-8') as f:
+        for node_type in (ITEM, USER):
+            store = data[node_type]
+            reasoning = store[REASONING] if REASONING in store else None
+            for i, profile in enumerate(store[PROFILE]):
+                f.write(json.dumps(dict(
+                    node_type=node_type, node_id=i, profile=profile,
+                    reasoning=None if reasoning is None else reasoning[i]),
+                    ensure_ascii=False) + '\n')
+
+
+def vectors(cfg: DictConfig) -> Dict[str, Any]:
+    r"""Runs profiles -> vectors for :obj:`cfg.dataset` and returns the
+    metrics (or the dry-run report when :obj:`cfg.dry_run`)."""
+    data = load_data(cfg.dataset)
+    log.info(f'Instantiating profiler <{cfg.profiles._target_}>')
+    profiler = instantiate(cfg.profiles)
+    if cfg.dry_run:
+        if not hasattr(profiler, 'dry_run'):
+            log.info(f'{profiler} asks no LLM: nothing to estimate')
+            return {}
+        return profiler.dry_run(data)
+    num_texts = data[USER].num_nodes + data[ITEM].num_nodes
+    start = time.perf_counter()
+    data = profiler(data)
+    profile_secs = time.perf_counter() - start
+    log.info(f'Instantiating semantic <{cfg.semantic._target_}>')
+    attach = instantiate(cfg.semantic)
+    start = time.perf_counter()
+    data = attach(data)
+    embed_secs = time.perf_counter() - start
+    metrics = dict(
+        num_users=data[USER].num_nodes, num_items=data[ITEM].num_nodes,
+        sem_channels=int(data[USER][SEM_EMB].size(-1)),
+        profile_seconds=round(profile_secs, 3),
+        embed_seconds=round(embed_secs, 3),
+        texts_per_second=round(num_texts / max(profile_secs + embed_secs,
+                                               1e-9), 1))
+    out = cfg.output_dir
+    os.makedirs(out, exist_ok=True)
+    save_profiles(data, osp.join(out, 'profiles.jsonl'))
+    torch.save({t: data[t][SEM_EMB]
+                for t in (USER, ITEM)}, osp.join(out, 'sem_emb.pt'))
+    usage = getattr(profiler, 'usage', None)
+    if usage is not None:
+        report = dict(usage.to_dict(), cost_usd=usage.cost(
+            profiler.model, profiler.price_per_1m,
+            batch=profiler.mode == 'batch'))
+        with open(osp.join(out, 'usage.json'), 'w') as f:
+            json.dump(report, f, indent=1)
+    with open(osp.join(out, 'metrics.json'), 'w') as f:
+        json.dump(metrics, f, indent=1)
+    log.info(f'Vectors written to {out}: {metrics}')
+    return metrics
+
+
+@hydra.main(version_base='1.3', config_path='../../conf',
+            config_name='vectors')
+def main(cfg: DictConfig) -> None:
+    vectors(cfg)
+
+
+if __name__ == '__main__':
+    main()
