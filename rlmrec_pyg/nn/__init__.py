@@ -1,7 +1,12 @@
 r"""Backbones, ID embeddings, alignment wrappers and losses."""
 from rlmrec_pyg.nn.functional import bpr_loss, info_nce, l2_reg
+from rlmrec_pyg.nn.embedding import NodeEmbedding
+from rlmrec_pyg.nn.conv import BipartiteAdjacency, BipartiteConv
+from rlmrec_pyg.nn.models import GCCF, LightGCN
 from rlmrec_pyg.nn.alignment import (ContrastiveAlignment,
                                      MaskedGenerativeAlignment)
 
 __all__ = ['bpr_loss', 'info_nce', 'l2_reg']
 __all__ += ['ContrastiveAlignment', 'MaskedGenerativeAlignment']
+__all__ += ['NodeEmbedding', 'BipartiteAdjacency', 'BipartiteConv', 'LightGCN',
+            'GCCF']

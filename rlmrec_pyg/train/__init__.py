@@ -1,0 +1,9 @@
+r"""Training and all-rank evaluation (plain PyTorch, Hydra-free)."""
+from rlmrec_pyg.train.evaluate import evaluate, rank_metrics
+from rlmrec_pyg.train.loop import train_epoch, train_step
+from rlmrec_pyg.train.trainer import Trainer, save_atomic
+
+__all__ = [
+    'evaluate', 'rank_metrics', 'train_step', 'train_epoch', 'Trainer',
+    'save_atomic'
+]
