@@ -66,8 +66,8 @@ class ContrastiveAlignment(_Alignment):
         negatives (str or Dict[str, str], optional): :obj:`"in_batch"` or
             :obj:`"all"`, for every node type or per node type (unlisted types
             use :obj:`"in_batch"`). (default: :obj:`"in_batch"`)
-        bf16 (bool, optional): Run the projector in bfloat16 autocast.
-            (default: :obj:`False`)
+        bf16 (bool, optional): Run the projector and the similarity GEMMs
+            of the loss in bfloat16 autocast. (default: :obj:`False`)
     """
     MODES = ('in_batch', 'all')
 
@@ -75,7 +75,8 @@ class ContrastiveAlignment(_Alignment):
                  temperature: float = 0.2,
                  negatives: Union[str, Dict[NodeType, str]] = 'in_batch',
                  bf16: bool = False) -> None:
-        super().__init__(encoder, sem_channels, out_channels, temperature)
+        super().__init__(encoder, sem_channels, out_channels, temperature,
+                         bf16)
         if not isinstance(negatives, (str, dict)) and not hasattr(
                 negatives, 'items'):
             raise TypeError(f"'negatives' must be a str or a dict in "
@@ -90,7 +91,7 @@ class ContrastiveAlignment(_Alignment):
                                  f"'{mode}')")
         self.negatives: Union[str, Dict[NodeType, str]] = (
             negatives if isinstance(negatives, str) else dict(negatives))
-        self.projector = _Projector(sem_channels, out_channels, bf16)
+        self.projector = _Projector(sem_channels, out_channels)
 
     def negatives_of(self, node_type: NodeType) -> str:
         r"""The negative set used for :obj:`node_type`."""
@@ -118,25 +119,28 @@ class ContrastiveAlignment(_Alignment):
                 node type, the batch's node indices, or a list of index
                 tensors, one InfoNCE group each.
         """
-        groups_dict = _as_groups(index_dict, self)
-        loss: Optional[Tensor] = None
-        for nt, groups in groups_dict.items():
+        losses: List[Tensor] = []
+        for nt, groups in _as_groups(index_dict, self).items():
             z, sem = self._rows(nt, z_dict, sem_dict)
-            loss = z.new_zeros(()) if loss is None else loss
-            if self.negatives_of(nt) == 'all':
-                key = self.projector(sem)  # [num_nodes, out_channels]
-                for index in groups:
-                    loss = loss + info_nce(z[index], key, index,
-                                           self.temperature)
-                continue
-            uniq, inverse = torch.cat(groups).unique(return_inverse=True)
-            key = self.projector(sem[uniq])  # [num_unique, out_channels]
-            sizes = [index.numel() for index in groups]
-            for index, inv in zip(groups, inverse.split(sizes)):
-                loss = loss + info_nce(z[index], key[inv], None,
-                                       self.temperature)
-        assert loss is not None
-        return loss
+            with self._autocast(z):
+                losses.extend(self._group_losses(nt, z, sem, groups))
+        return torch.stack(losses).float().sum().to(z.dtype)
+
+    def _group_losses(self, nt: NodeType, z: Tensor, sem: Tensor,
+                      groups: List[Tensor]) -> List[Tensor]:
+        if self.negatives_of(nt) == 'all':
+            key = self.projector(sem)  # [num_nodes, out_channels]
+            return [
+                info_nce(z[index], key, index, self.temperature)
+                for index in groups
+            ]
+        uniq, inverse = torch.cat(groups).unique(return_inverse=True)
+        key = self.projector(sem[uniq])  # [num_unique, out_channels]
+        sizes = [index.numel() for index in groups]
+        return [
+            info_nce(z[index], key[inv], None, self.temperature)
+            for index, inv in zip(groups, inverse.split(sizes))
+        ]
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '
@@ -198,8 +202,8 @@ class MaskedGenerativeAlignment(_Alignment):
             (default: :obj:`0.2`)
         reconstruction (str, optional): :obj:`"info_nce"` (official) or
             :obj:`"cosine"` (paper). (default: :obj:`"info_nce"`)
-        bf16 (bool, optional): Run the generator in bfloat16 autocast.
-            (default: :obj:`False`)
+        bf16 (bool, optional): Run the generator and the similarity GEMMs
+            of the loss in bfloat16 autocast. (default: :obj:`False`)
     """
     RECONSTRUCTIONS = ('info_nce', 'cosine')
 
@@ -207,7 +211,8 @@ class MaskedGenerativeAlignment(_Alignment):
                  out_channels: int, mask_ratio: float = 0.1,
                  temperature: float = 0.2, reconstruction: str = 'info_nce',
                  bf16: bool = False) -> None:
-        super().__init__(encoder, sem_channels, out_channels, temperature)
+        super().__init__(encoder, sem_channels, out_channels, temperature,
+                         bf16)
         if not isinstance(in_channels, int) or in_channels <= 0:
             raise ValueError(f"'in_channels' must be a positive int in "
                              f"'{self.__class__.__name__}' (got "
@@ -225,7 +230,7 @@ class MaskedGenerativeAlignment(_Alignment):
         self.mask_ratio = float(mask_ratio)
         self.reconstruction = reconstruction
         self.mask_token = Parameter(torch.zeros(1, in_channels))
-        self.projector = _Projector(out_channels, sem_channels, bf16)
+        self.projector = _Projector(out_channels, sem_channels)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -320,11 +325,14 @@ class MaskedGenerativeAlignment(_Alignment):
             index = torch.cat(groups)
             rows.append(z[index])
             sems.append(sem[index])
-        pred = self.projector(torch.cat(rows))  # [num_masked, sem_channels]
-        sem = torch.cat(sems)
-        if self.reconstruction == 'cosine':
-            return -F.cosine_similarity(pred, sem, dim=-1).mean()
-        return info_nce(pred, sem, None, self.temperature)
+        with self._autocast(rows[0]):
+            pred = self.projector(torch.cat(rows))  # [num_masked, sem_chan.]
+            sem = torch.cat(sems)
+            if self.reconstruction == 'cosine':
+                loss = -F.cosine_similarity(pred, sem, dim=-1).mean()
+            else:
+                loss = info_nce(pred, sem, None, self.temperature)
+        return loss.to(rows[0].dtype)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '

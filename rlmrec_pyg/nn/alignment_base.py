@@ -14,14 +14,10 @@ IndexGroups = Union[Tensor, Sequence[Tensor]]
 class _Projector(Module):
     r"""The official two-layer MLP: :obj:`Linear -> LeakyReLU(0.01) ->
     Linear` with hidden width :obj:`(in_channels + out_channels) // 2`,
-    Xavier-uniform weights and PyTorch's default biases (spec §6.1). With
-    :obj:`bf16=True` its GEMMs run under :func:`torch.autocast` in bfloat16
-    and the output is cast back to the input dtype."""
-    def __init__(self, in_channels: int, out_channels: int,
-                 bf16: bool = False) -> None:
+    Xavier-uniform weights and PyTorch's default biases (spec §6.1)."""
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.hidden_channels = (in_channels + out_channels) // 2
-        self.bf16 = bf16
         self.mlp = Sequential(Linear(in_channels, self.hidden_channels),
                               LeakyReLU(0.01),
                               Linear(self.hidden_channels, out_channels))
@@ -33,11 +29,7 @@ class _Projector(Module):
             torch.nn.init.xavier_uniform_(lin.weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.bf16:
-            return self.mlp(x)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            out = self.mlp(x)
-        return out.to(x.dtype)
+        return self.mlp(x)
 
 
 def _check_positive(value: float, name: str, owner: Module) -> None:
@@ -60,7 +52,7 @@ class _Alignment(Module):
     pass-through of an optional backbone :meth:`ssl_loss` and input checks
     of :meth:`alignment_loss`."""
     def __init__(self, encoder: Module, sem_channels: int, out_channels: int,
-                 temperature: float) -> None:
+                 temperature: float, bf16: bool) -> None:
         super().__init__()
         if not isinstance(encoder, Module):
             raise TypeError(f"'encoder' must be a 'torch.nn.Module' in "
@@ -78,11 +70,18 @@ class _Alignment(Module):
         self.sem_channels = sem_channels
         self.out_channels = out_channels
         self.temperature = float(temperature)
+        self.bf16 = bool(bf16)
 
     def reset_parameters(self) -> None:
         r"""Resets the encoder's and the projector's parameters."""
         reset(self.encoder)
         self.projector.reset_parameters()
+
+    def _autocast(self, like: Tensor) -> torch.autocast:
+        # bf16 GEMMs for the projector and the similarity matrices; the
+        # softmax / cross-entropy stay in float32 (autocast policy).
+        return torch.autocast(like.device.type, dtype=torch.bfloat16,
+                              enabled=self.bf16)
 
     def __getattr__(self, name: str) -> Any:
         # Present only when the backbone defines it: the loop duck-types it.

@@ -94,7 +94,7 @@ def test_contrastive_bf16_close_and_ssl_passthrough():
     data, model, x_dict, z = setup({USER: 'all'})
     index = {USER: torch.arange(6), ITEM: [torch.arange(5)]}
     ref = model.alignment_loss(z, data.sem_emb_dict, index).item()
-    model.projector.bf16 = True
+    model.bf16 = True
     out = model.alignment_loss(z, data.sem_emb_dict, index)
     assert out.dtype == torch.float32
     assert math.isclose(out.item(), ref, rel_tol=5e-2)

@@ -81,6 +81,11 @@ def test_generative_gradients_eval_and_ssl():
     # Masked rows get no gradient into their ID embedding.
     assert x_dict[USER].grad[mask[USER]].abs().sum() < x_dict[USER].grad[
         ~mask[USER]].abs().sum()
+    model.bf16 = True
+    out = model.alignment_loss(z, data.sem_emb_dict, mask)
+    assert out.dtype == torch.float32
+    assert math.isclose(out.item(), loss.item() - z[USER].sum().item(),
+                        rel_tol=5e-2)
     model.eval()
     z1 = model(x_dict, data.edge_index_dict)
     z2 = model(x_dict, data.edge_index_dict)
