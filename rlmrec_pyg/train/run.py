@@ -1,0 +1,93 @@
+r"""The Hydra entry point: ``python -m rlmrec_pyg.train.run dataset=amazon
+model=lightgcn [alignment=contrastive]``. The only module that imports
+Hydra; everything else is plain Python."""
+import inspect
+import json
+import logging
+import os.path as osp
+from typing import Any, Dict
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch_geometric import seed_everything
+from torch_geometric.data import HeteroData
+
+from rlmrec_pyg.nn import NodeEmbedding
+from rlmrec_pyg.train.trainer import Trainer
+from rlmrec_pyg.typing import USER
+
+log = logging.getLogger(__name__)
+
+
+def _device(name: str) -> torch.device:
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(name)
+
+
+def _build_model(cfg: DictConfig, data: HeteroData,
+                 embedding_dim: int) -> torch.nn.Module:
+    encoder = instantiate(cfg.model)
+    if not cfg.get('alignment'):
+        return encoder
+    sem = getattr(data[USER], 'sem_emb', None)
+    if sem is None:
+        raise ValueError("The alignment needs 'sem_emb' on the data (got a "
+                         "dataset without semantic embeddings)")
+    wrapper = instantiate(cfg.alignment.module)
+    kwargs: Dict[str, Any] = dict(sem_channels=int(sem.size(-1)),
+                                  out_channels=encoder.out_channels)
+    func = getattr(wrapper, 'func', wrapper)
+    if 'in_channels' in inspect.signature(func).parameters:
+        kwargs['in_channels'] = embedding_dim
+    return wrapper(encoder, **kwargs)
+
+
+def run(cfg: DictConfig) -> Dict[str, Any]:
+    r"""Builds data, ID embeddings, encoder (wrapped by
+    :obj:`cfg.alignment.module` when set), optimizer and
+    :class:`~rlmrec_pyg.train.Trainer` from :obj:`cfg`, trains, writes
+    :obj:`metrics.json` and :obj:`best.pt` into :obj:`cfg.output_dir` and
+    returns the flat metrics (:obj:`"val/recall@20"`,
+    :obj:`"test/ndcg@20"`, ..., :obj:`"best_epoch"`)."""
+    seed_everything(cfg.seed)
+    dataset = instantiate(cfg.dataset)
+    data = dataset if isinstance(dataset, HeteroData) else dataset[0]
+    device = _device(cfg.device)
+    data = data.to(device)
+    embedding_dim = int(cfg.model.embedding_dim)
+    sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
+    embedding = NodeEmbedding(sizes, embedding_dim).to(device)
+    model = _build_model(cfg, data, embedding_dim).to(device)
+    params = list(model.parameters()) + list(embedding.parameters())
+    optimizer = instantiate(cfg.optimizer)(params)
+    weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
+    trainer_kwargs = dict(OmegaConf.to_container(cfg.trainer, resolve=True))
+    trainer = Trainer(**trainer_kwargs, alignment_weight=weight,
+                      checkpoint_path=osp.join(cfg.output_dir, 'best.pt'),
+                      seed=cfg.seed)
+    result = trainer.fit(model, embedding, data, optimizer,
+                         resume=bool(cfg.resume))
+    with open(osp.join(cfg.output_dir, 'metrics.json'), 'w') as f:
+        json.dump(result, f, indent=2)
+    flat: Dict[str, Any] = {
+        f'{split}/{key}': value
+        for split in ('val', 'test')
+        for key, value in result[split].items()
+    }
+    flat.update(best_epoch=result['best_epoch'],
+                last_epoch=result['last_epoch'], seconds=result['seconds'])
+    log.info(f'Result: {flat}')
+    return flat
+
+
+@hydra.main(version_base='1.3', config_path='../../conf',
+            config_name='train')
+def main(cfg: DictConfig) -> float:
+    return run(cfg)['val/recall@20']
+
+
+if __name__ == '__main__':
+    main()
