@@ -5,8 +5,10 @@ from rlmrec_pyg.nn.conv import BipartiteAdjacency, BipartiteConv
 from rlmrec_pyg.nn.models import GCCF, LightGCN
 from rlmrec_pyg.nn.alignment import (ContrastiveAlignment,
                                      MaskedGenerativeAlignment)
+from rlmrec_pyg.nn.kar import KAR, SemanticRanker
 
 __all__ = ['bpr_loss', 'info_nce', 'l2_reg']
 __all__ += ['ContrastiveAlignment', 'MaskedGenerativeAlignment']
+__all__ += ['KAR', 'SemanticRanker']
 __all__ += ['NodeEmbedding', 'BipartiteAdjacency', 'BipartiteConv', 'LightGCN',
             'GCCF']
