@@ -1,0 +1,208 @@
+r"""DCCF as used by RLMRec (official ``dccf.py``, spec §5.5): intent
+prototypes, adaptive graphs and a per-layer contrast."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Module, Parameter
+from torch_geometric.typing import EdgeType, NodeType
+from torch_geometric.utils import scatter
+
+from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.functional import info_nce
+from rlmrec_pyg.nn.models._propagation import (
+    check_args,
+    propagate_layers,
+    split,
+)
+from rlmrec_pyg.nn.models.sgl import ssl_index
+from rlmrec_pyg.typing import EDGE, USER
+
+ITEM_NORMS = ('users', 'items')
+
+
+def adaptive_weight(z: Tensor, edge_index: Tensor) -> Tensor:
+    r"""Returns the row-normalised adaptive edge weights of DCCF,
+    :math:`\alpha_{ts} / \sum_{s'} \alpha_{ts'}` with
+    :math:`\alpha_{ts} = (\cos(\mathbf{z}_t, \mathbf{z}_s) + 1) / 2`, for
+    every edge :math:`(s, t)` of :obj:`edge_index` (:obj:`[2, nnz]`, source
+    then target), computed edge-wise by gather / scatter (never
+    :math:`N \times N`)."""
+    z = F.normalize(z, dim=-1)
+    src, dst = edge_index
+    alpha = ((z[src] * z[dst]).sum(dim=-1) + 1) / 2
+    deg = scatter(alpha, dst, dim=0, dim_size=z.size(0), reduce='sum')
+    return (alpha / deg[dst]).nan_to_num(0.0, 0.0, 0.0)
+
+
+class DCCF(Module):
+    r"""The disentangled contrastive collaborative filtering encoder from
+    the `"Disentangled Contrastive Collaborative Filtering"
+    <https://arxiv.org/abs/2305.02759>`_ paper, in the form RLMRec's official
+    code trains it (`"Representation Learning with Large Language Models for
+    Recommendation" <https://arxiv.org/abs/2310.15950>`_). Per layer, with
+    :math:`\mathbf{E}^{(l)}` the stacked user and item rows:
+
+    .. math::
+        \mathbf{Z}^{\text{gnn}} &= \hat{\mathbf{A}} \mathbf{E}^{(l)},
+        \qquad \mathbf{Z}^{\text{int}}_{\mathcal{U}} =
+        \operatorname{softmax}(\mathbf{E}^{(l)}_{\mathcal{U}}
+        \mathbf{W}_u) \mathbf{W}_u^{\top} \;
+        (\text{items alike with } \mathbf{W}_i),
+
+        \mathbf{Z}^{\text{gaa}} &= \mathbf{D}_{\alpha}^{-1}
+        \mathbf{A}_{\alpha} \mathbf{E}^{(l)}, \quad
+        \mathbf{Z}^{\text{iaa}} = \mathbf{D}_{\beta}^{-1} \mathbf{A}_{\beta}
+        \mathbf{E}^{(l)}, \quad
+        \alpha_{ts} = \tfrac{1}{2}(\cos(\mathbf{z}^{\text{gnn}}_t,
+        \mathbf{z}^{\text{gnn}}_s) + 1)
+
+        \mathbf{E}^{(l+1)} &= \mathbf{Z}^{\text{gnn}} + \mathbf{Z}^{\text{int}}
+        + \mathbf{Z}^{\text{gaa}} + \mathbf{Z}^{\text{iaa}} + \mathbf{E}^{(l)},
+        \qquad \mathbf{Z} = \sum_{l=0}^{L} \mathbf{E}^{(l)}
+
+    (:math:`\beta` alike on :math:`\mathbf{Z}^{\text{int}}`; both only on
+    the edges of :math:`\mathbf{A}`). :meth:`ssl_loss` contrasts, at every
+    layer, :math:`\mathbf{Z}^{\text{gnn}}` with each of the other three views
+    over the **unique** batch users and positive items (in-batch
+    negatives), :math:`\lambda \sum_l \sum_{x} [\mathrm{NCE}_u +
+    \mathrm{NCE}_i]`. The official code divides every item term by the
+    number of unique *users* (spec §10 #11): :obj:`item_norm="users"`
+    reproduces it, :obj:`"items"` is the plain mean.
+
+    Args:
+        embedding_dim (int): Size :math:`d` of the input embeddings.
+        num_layers (int, optional): Number of layers :math:`L`.
+            (default: :obj:`2`)
+        num_intents (int, optional): Number of intent prototypes :math:`K`.
+            (default: :obj:`128`)
+        ssl_weight (float, optional): The weight :math:`\lambda` (official
+            :obj:`cl_weight`). (default: :obj:`1e-3`)
+        temperature (float, optional): The temperature :math:`\tau`.
+            (default: :obj:`0.1`)
+        item_norm (str, optional): Denominator of the item terms,
+            :obj:`"users"` (official) or :obj:`"items"`.
+            (default: :obj:`"users"`)
+        backend (str, optional): Sparse layout of the fixed-weight
+            propagation (see :class:`~rlmrec_pyg.nn.LightGCN`); the adaptive
+            graphs always use gather / scatter so gradients reach their
+            weights. (default: :obj:`None`)
+
+    Shapes:
+        - **input:** :obj:`x_dict` with :math:`(|\mathcal{U}|, d)` and
+          :math:`(|\mathcal{I}|, d)`, :obj:`edge_index_dict` holding
+          :obj:`('user', 'to', 'item')` :math:`(2, E)`
+        - **output:** :obj:`z_dict` with :math:`(|\mathcal{U}|, d)` and
+          :math:`(|\mathcal{I}|, d)`
+    """
+    def __init__(self, embedding_dim: int, num_layers: int = 2,
+                 num_intents: int = 128, ssl_weight: float = 1e-3,
+                 temperature: float = 0.1, item_norm: str = 'users',
+                 backend: Optional[str] = None) -> None:
+        super().__init__()
+        name = self.__class__.__name__
+        self.backend = check_args(embedding_dim, num_layers, backend, name)
+        if num_intents <= 0:
+            raise ValueError(f"'num_intents' must be positive in '{name}' "
+                             f"(got {num_intents})")
+        if ssl_weight < 0 or not temperature > 0:
+            raise ValueError(f"'ssl_weight' must be non-negative and "
+                             f"'temperature' positive in '{name}' (got "
+                             f"{ssl_weight} and {temperature})")
+        if item_norm not in ITEM_NORMS:
+            raise ValueError(f"Unknown 'item_norm' '{item_norm}' in '{name}' "
+                             f"(choose from {list(ITEM_NORMS)})")
+        self.embedding_dim = self.out_channels = embedding_dim
+        self.num_layers = num_layers
+        self.num_intents = num_intents
+        self.ssl_weight = float(ssl_weight)
+        self.temperature = float(temperature)
+        self.item_norm = item_norm
+        self.conv = BipartiteConv(self_loops=False)
+        self.user_intent = Parameter(torch.empty(embedding_dim, num_intents))
+        self.item_intent = Parameter(torch.empty(embedding_dim, num_intents))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Resets the intent prototypes (Xavier-uniform, official)."""
+        torch.nn.init.xavier_uniform_(self.user_intent)
+        torch.nn.init.xavier_uniform_(self.item_intent)
+
+    def propagate(
+        self, x_dict: Dict[NodeType, Tensor],
+        edge_index_dict: Dict[EdgeType, Tensor]
+    ) -> Tuple[Tensor, List[Tuple[Tensor, Tensor, Tensor, Tensor]]]:
+        r"""Returns the stacked layer-sum readout and, per layer, the views
+        :math:`(\mathbf{Z}^{\text{gnn}}, \mathbf{Z}^{\text{int}},
+        \mathbf{Z}^{\text{gaa}}, \mathbf{Z}^{\text{iaa}})`."""
+        # Zero layers: checks the inputs and stacks them.
+        x = propagate_layers(self.conv, x_dict, edge_index_dict, 0,
+                             self.backend, 0.0, self.__class__.__name__)[0]
+        num_users = x_dict[USER].size(0)
+        adj = self.conv.adjacency(edge_index_dict[EDGE], num_users,
+                                  x.size(0) - num_users)
+        kwargs = adj.to_adj(self.backend)
+        out, views = x, []
+        for _ in range(self.num_layers):
+            z_gnn = self.conv(x, **kwargs)
+            z_int = torch.cat([
+                torch.softmax(x[:num_users] @ self.user_intent, dim=-1)
+                @ self.user_intent.t(),
+                torch.softmax(x[num_users:] @ self.item_intent, dim=-1)
+                @ self.item_intent.t(),
+            ], dim=0)
+            z_gaa = self.conv(x, adj.edge_index,
+                              adaptive_weight(z_gnn, adj.edge_index))
+            z_iaa = self.conv(x, adj.edge_index,
+                              adaptive_weight(z_int, adj.edge_index))
+            x = z_gnn + z_int + z_gaa + z_iaa + x
+            out = out + x
+            views.append((z_gnn, z_int, z_gaa, z_iaa))
+        return out, views
+
+    def forward(self, x_dict: Dict[NodeType, Tensor],
+                edge_index_dict: Dict[EdgeType, Tensor]
+                ) -> Dict[NodeType, Tensor]:
+        r"""Returns the layer-sum embeddings :obj:`z_dict`."""
+        out, _ = self.propagate(x_dict, edge_index_dict)
+        return split(out, x_dict[USER].size(0))
+
+    def ssl_loss(
+        self, x_dict: Dict[NodeType, Tensor],
+        edge_index_dict: Dict[EdgeType, Tensor],
+        index_dict: Dict[NodeType, Union[Tensor, Sequence[Tensor]]]
+    ) -> Tensor:
+        r"""Computes the per-layer contrast (recomputing the forward, which
+        is deterministic, so the gradient equals the official one).
+
+        Args:
+            x_dict (Dict[str, torch.Tensor]): The input embeddings.
+            edge_index_dict (Dict[Tuple[str, str, str], torch.Tensor]): The
+                training graph.
+            index_dict (Dict[str, torch.Tensor]): The batch: :obj:`'user'`
+                indices and :obj:`'item'` positive indices (or the list
+                :obj:`[positive, negative]`; negatives are not used).
+        """
+        user, items = ssl_index(index_dict, self.__class__.__name__)
+        user = user.unique()
+        item = items[0].unique() + x_dict[USER].size(0)  # stacked rows
+        scale = 1.0
+        if self.item_norm == 'users':
+            scale = item.numel() / user.numel()
+        _, views = self.propagate(x_dict, edge_index_dict)
+        loss = x_dict[USER].new_zeros(())
+        tau = self.temperature
+        for z_gnn, *others in views:
+            for z in others:
+                loss = loss + info_nce(z_gnn[user], z[user], None, tau)
+                loss = loss + scale * info_nce(z_gnn[item], z[item], None, tau)
+        return self.ssl_weight * loss
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.embedding_dim}, '
+                f'num_layers={self.num_layers}, '
+                f'num_intents={self.num_intents}, '
+                f'ssl_weight={self.ssl_weight}, '
+                f'temperature={self.temperature}, '
+                f'item_norm={self.item_norm!r})')

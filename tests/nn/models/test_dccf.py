@@ -1,0 +1,103 @@
+import pytest
+import torch
+from ssl_helpers import (  # noqa: F401 (single_thread: autouse)
+    DIM,
+    NUM_USERS,
+    assert_trains,
+    batch,
+    cos,
+    dense_adj,
+    embedding,
+    fake_data,
+    naive_nce,
+    single_thread,
+    train_losses,
+)
+
+from rlmrec_pyg.nn import DCCF
+from rlmrec_pyg.typing import ITEM, USER
+
+
+def naive_dccf(model, x, data):
+    r"""Spec §5.5, one dense loop per layer and per edge."""
+    adj, ones = dense_adj(data), dense_adj(data, normalize=False)
+    edges = ones.nonzero().tolist()  # (head, tail), both directions
+    out, views = x.clone(), []
+    for _ in range(model.num_layers):
+        z_gnn = adj @ x
+        z_int = torch.cat([
+            torch.softmax(x[:NUM_USERS] @ model.user_intent, -1)
+            @ model.user_intent.t(),
+            torch.softmax(x[NUM_USERS:] @ model.item_intent, -1)
+            @ model.item_intent.t()
+        ])
+        z_ada = []
+        for z in (z_gnn, z_int):
+            g = torch.zeros_like(adj)
+            for h, t in edges:
+                g[h, t] = (cos(z[h], z[t]) + 1) / 2
+            z_ada.append((g / g.sum(1, keepdim=True).clamp(min=1e-30)) @ x)
+        views.append((z_gnn, z_int, *z_ada))
+        x = z_gnn + z_int + z_ada[0] + z_ada[1] + x
+        out = out + x
+    return out, views
+
+
+def test_dccf_forward_matches_naive():
+    data, emb = fake_data(), embedding()
+    model = DCCF(DIM, num_layers=2, num_intents=4)
+    assert str(model) == ('DCCF(8, num_layers=2, num_intents=4, '
+                          "ssl_weight=0.001, temperature=0.1, "
+                          "item_norm='users')")
+    x_dict = emb()
+    z_dict = model(x_dict, data.edge_index_dict)
+    with torch.no_grad():
+        x = torch.cat([x_dict[USER], x_dict[ITEM]])
+        ref, _ = naive_dccf(model, x, data)
+    assert z_dict[ITEM].size() == (data[ITEM].num_nodes, DIM)
+    assert torch.allclose(z_dict[USER], ref[:NUM_USERS], atol=1e-5)
+    assert torch.allclose(z_dict[ITEM], ref[NUM_USERS:], atol=1e-5)
+    model.eval()
+    assert torch.equal(model(x_dict, data.edge_index_dict)[USER],
+                       model(x_dict, data.edge_index_dict)[USER])
+
+
+@pytest.mark.parametrize('item_norm', ['users', 'items'])
+def test_dccf_ssl_loss_matches_naive(item_norm):
+    data, emb = fake_data(), embedding()
+    model = DCCF(DIM, num_layers=2, num_intents=4, ssl_weight=0.5,
+                 temperature=0.3, item_norm=item_norm)
+    user, pos, neg = batch()
+    x_dict = emb()
+    loss = model.ssl_loss(x_dict, data.edge_index_dict,
+                          {USER: user, ITEM: [pos, neg]})
+    with torch.no_grad():
+        x = torch.cat([x_dict[USER], x_dict[ITEM]])
+        _, views = naive_dccf(model, x, data)
+    users = sorted(set(user.tolist()))
+    items = [NUM_USERS + i for i in sorted(set(pos.tolist()))]
+    ref = 0.0
+    for z_gnn, *others in views:
+        for z in others:
+            ref += naive_nce(z_gnn[users], z[users], range(len(users)),
+                             0.3) / len(users)
+            denom = len(users) if item_norm == 'users' else len(items)
+            ref += naive_nce(z_gnn[items], z[items], range(len(items)),
+                             0.3) / denom
+    ref *= 0.5
+    assert abs(float(loss) - ref) < 1e-4 * max(1.0, ref)
+    loss.backward()
+    assert model.user_intent.grad is not None
+    assert model.item_intent.grad.abs().sum() > 0
+
+
+def test_dccf_errors():
+    with pytest.raises(ValueError, match="Unknown 'item_norm'"):
+        DCCF(DIM, item_norm='batch')
+    with pytest.raises(ValueError, match="'num_intents' must be positive"):
+        DCCF(DIM, num_intents=0)
+
+
+@pytest.mark.parametrize('variant', ['plain', 'con', 'gen'])
+def test_dccf_trains(variant):
+    assert_trains(train_losses(DCCF(DIM, num_intents=4), variant))

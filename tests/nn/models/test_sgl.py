@@ -1,0 +1,85 @@
+import pytest
+import torch
+from ssl_helpers import (  # noqa: F401 (single_thread: autouse)
+    DIM,
+    NUM_USERS,
+    assert_trains,
+    batch,
+    dense_adj,
+    embedding,
+    fake_data,
+    naive_nce,
+    single_thread,
+    train_losses,
+)
+
+from rlmrec_pyg.nn import SGL
+from rlmrec_pyg.typing import ITEM, USER
+
+
+def test_sgl_forward_is_clean_layer_sum():
+    data, emb = fake_data(), embedding()
+    model = SGL(DIM, num_layers=3, edge_drop_rate=0.2)
+    assert str(model) == ('SGL(8, num_layers=3, edge_drop_rate=0.2, '
+                          'ssl_weight=0.1, temperature=0.2)')
+    x_dict = emb()
+    z_dict = model(x_dict, data.edge_index_dict)  # training mode: no drop
+    adj = dense_adj(data)
+    x = torch.cat([x_dict[USER], x_dict[ITEM]]).detach()
+    out, h = x.clone(), x
+    for _ in range(3):
+        h = adj @ h
+        out = out + h
+    assert z_dict[USER].size() == (NUM_USERS, DIM)
+    assert torch.allclose(z_dict[USER], out[:NUM_USERS], atol=1e-6)
+    assert torch.allclose(z_dict[ITEM], out[NUM_USERS:], atol=1e-6)
+    model.eval()
+    again = model(x_dict, data.edge_index_dict)
+    assert torch.equal(again[USER], model(x_dict, data.edge_index_dict)[USER])
+
+
+def test_sgl_views_drop_edges():
+    data, emb = fake_data(), embedding()
+    model = SGL(DIM, edge_drop_rate=0.5)
+    clean = model(emb(), data.edge_index_dict)
+    view = model.view(emb(), data.edge_index_dict)
+    assert not torch.allclose(clean[USER], view[USER])
+    # Without dropout a view is the clean forward.
+    model.edge_drop_rate = 0.0
+    view = model.view(emb(), data.edge_index_dict)
+    assert torch.allclose(clean[ITEM], view[ITEM], atol=1e-6)
+
+
+@pytest.mark.parametrize('with_neg', [True, False])
+def test_sgl_ssl_loss_matches_naive(with_neg):
+    data, emb = fake_data(), embedding()
+    model = SGL(DIM, ssl_weight=0.3, temperature=0.5)
+    user, pos, neg = batch()
+    items = [pos, neg] if with_neg else pos
+    torch.manual_seed(7)
+    loss = model.ssl_loss(emb(), data.edge_index_dict,
+                          {USER: user, ITEM: items})
+    torch.manual_seed(7)  # same two edge masks
+    z1 = model.view(emb(), data.edge_index_dict)
+    z2 = model.view(emb(), data.edge_index_dict)
+    ref = naive_nce(z1[USER][user], z2[USER], user.tolist(), 0.5)
+    for item in ([pos, neg] if with_neg else [pos]):
+        ref += naive_nce(z1[ITEM][item], z2[ITEM], item.tolist(), 0.5)
+    ref = 0.3 * ref / user.numel()
+    assert loss.dim() == 0 and loss > 0
+    assert abs(float(loss) - ref) < 1e-4 * max(1.0, ref)
+
+
+def test_sgl_errors():
+    with pytest.raises(ValueError, match="'temperature' must be positive"):
+        SGL(DIM, temperature=0.0)
+    with pytest.raises(ValueError, match="'ssl_weight' must be non-negative"):
+        SGL(DIM, ssl_weight=-1.0)
+    model, data, emb = SGL(DIM), fake_data(), embedding()
+    with pytest.raises(ValueError, match="'index_dict' must map"):
+        model.ssl_loss(emb(), data.edge_index_dict, {USER: batch()[0]})
+
+
+@pytest.mark.parametrize('variant', ['plain', 'con', 'gen'])
+def test_sgl_trains(variant):
+    assert_trains(train_losses(SGL(DIM, num_layers=2), variant))
