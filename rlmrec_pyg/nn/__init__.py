@@ -3,6 +3,7 @@ from rlmrec_pyg.nn.functional import bpr_loss, info_nce, l2_reg
 from rlmrec_pyg.nn.embedding import NodeEmbedding
 from rlmrec_pyg.nn.conv import BipartiteAdjacency, BipartiteConv
 from rlmrec_pyg.nn.models import GCCF, LightGCN
+from rlmrec_pyg.nn.models import SGL, SimGCL, DCCF, AutoCF
 from rlmrec_pyg.nn.alignment import (ContrastiveAlignment,
                                      MaskedGenerativeAlignment)
 from rlmrec_pyg.nn.kar import KAR, SemanticRanker
@@ -12,3 +13,4 @@ __all__ += ['ContrastiveAlignment', 'MaskedGenerativeAlignment']
 __all__ += ['KAR', 'SemanticRanker']
 __all__ += ['NodeEmbedding', 'BipartiteAdjacency', 'BipartiteConv', 'LightGCN',
             'GCCF']
+__all__ += ['SGL', 'SimGCL', 'DCCF', 'AutoCF']
