@@ -16,6 +16,8 @@ from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.nn import NodeEmbedding
 from rlmrec_pyg.train.trainer import Trainer
+from rlmrec_pyg.train.studies import (load_pretrained, prepare_data,
+                                     pretrain_then_finetune)
 from rlmrec_pyg.typing import USER
 
 log = logging.getLogger(__name__)
@@ -52,15 +54,20 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     :obj:`metrics.json` and :obj:`best.pt` into :obj:`cfg.output_dir` and
     returns the flat metrics (:obj:`"val/recall@20"`,
     :obj:`"test/ndcg@20"`, ..., :obj:`"best_epoch"`)."""
+    if cfg.get('pretrain') and cfg.pretrain.enabled:
+        return pretrain_then_finetune(cfg, run)
     seed_everything(cfg.seed)
     dataset = instantiate(cfg.dataset)
     data = dataset if isinstance(dataset, HeteroData) else dataset[0]
+    data = prepare_data(data, cfg, align=bool(cfg.get('alignment')))
     device = _device(cfg.device)
     data = data.to(device)
     embedding_dim = int(cfg.model.embedding_dim)
     sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
     embedding = NodeEmbedding(sizes, embedding_dim).to(device)
     model = _build_model(cfg, data, embedding_dim).to(device)
+    if cfg.get('init_from'):
+        load_pretrained(cfg.init_from, embedding, model)
     params = list(model.parameters()) + list(embedding.parameters())
     optimizer = instantiate(cfg.optimizer)(params)
     weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
