@@ -4,7 +4,7 @@ request counts. Standard library only; runs in a daemon thread.
 
 Faults (``FAULTS``): ``'429'`` (with ``Retry-After``), ``'500'``,
 ``'slow'`` (answers after :obj:`slow_seconds`, past the client timeout),
-``'malformed'`` (content that is not JSON), ``'fenced'`` (valid JSON in a
+``'401'`` (echoing the key), ``'malformed'`` (content that is not JSON), ``'fenced'`` (valid JSON in a
 code fence), ``'prose'`` (JSON after leading prose), ``'empty'`` (empty
 content). They come from :obj:`script` (consumed in order, one per chat
 request) or, with :obj:`fault_rate`, from a hash of the prompt and its
@@ -186,6 +186,11 @@ def _handler(server: FakeOpenAIServer) -> type:
                     return self._send(429, {'error': {
                         'message': 'Rate limit', 'type': 'rate_limit'
                     }}, {'Retry-After': server.retry_after})
+                if fault == '401':  # Echoes the key, as some servers do.
+                    return self._send(401, {'error': {
+                        'message': 'Incorrect API key provided: ' +
+                        self.headers.get('Authorization', '')[7:]
+                    }})
                 if fault == '500':
                     return self._send(500, {'error': {'message': 'boom'}})
                 if fault == 'slow':

@@ -6,7 +6,8 @@ from rlmrec_pyg.profiles.llm import OpenAIProfiler
 from rlmrec_pyg.profiles.offline import OfflineProfiler
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
 from rlmrec_pyg.profiles.profiler import Profiler
-from rlmrec_pyg.profiles.prompt import (DOMAINS, build_item_prompts,
+from rlmrec_pyg.profiles.prompt import (DOMAINS, attach_reviews,
+                                        build_item_prompts,
                                         build_user_prompts,
                                         load_system_prompt)
 from rlmrec_pyg.profiles.usage import Usage, estimate_cost
@@ -14,6 +15,6 @@ from rlmrec_pyg.profiles.usage import Usage, estimate_cost
 __all__ = [
     'Profiler', 'OfflineProfiler', 'OpenAIProfiler', 'ProfileCache',
     'prompt_hash', 'parse_profile', 'ProfileParseError', 'DOMAINS',
-    'build_item_prompts', 'build_user_prompts', 'load_system_prompt',
-    'Usage', 'estimate_cost'
+    'attach_reviews', 'build_item_prompts', 'build_user_prompts',
+    'load_system_prompt', 'Usage', 'estimate_cost'
 ]

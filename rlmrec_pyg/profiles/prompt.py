@@ -147,6 +147,37 @@ def feedback(data: HeteroData, node_type: NodeType, num: Optional[int],
     ] for i, pool in enumerate(pools)]
 
 
+def attach_reviews(data: HeteroData, index: Tensor, texts: Sequence[str],
+                   key: str = 'reviews') -> HeteroData:
+    r"""Groups per-interaction texts (e.g. reviews) into the per-node lists
+    :obj:`data['user'][key]` and :obj:`data['item'][key]`, keeping **only**
+    the interactions that are training interactions
+    (:obj:`data['user', 'to', 'item'].edge_index`); texts of validation or
+    test interactions are dropped, so they never reach a prompt.
+
+    Args:
+        data (HeteroData): The graph.
+        index (torch.Tensor): Interactions :obj:`[2, N]` (user, item) of any
+            split.
+        texts (List[str]): One text per column of :obj:`index`.
+        key (str, optional): Attribute name. (default: :obj:`'reviews'`)
+    """
+    if index.dim() != 2 or index.size(0) != 2 or index.size(1) != len(texts):
+        raise ValueError(f"Expected 'index' of shape [2, {len(texts)}] (one "
+                         f"column per text, got {list(index.size())})")
+    num_items = data[ITEM].num_nodes
+    train = set((data[EDGE].edge_index[0] * num_items +
+                 data[EDGE].edge_index[1]).tolist())
+    users: List[List[str]] = [[] for _ in range(data[USER].num_nodes)]
+    items: List[List[str]] = [[] for _ in range(num_items)]
+    for (u, i), text in zip(index.t().tolist(), texts):
+        if u * num_items + i in train:
+            users[u].append(text)
+            items[i].append(text)
+    data[USER][key], data[ITEM][key] = users, items
+    return data
+
+
 def train_items(data: HeteroData) -> List[List[int]]:
     r"""The training items of every user, from
     :obj:`data['user', 'to', 'item'].edge_index` only (never the
