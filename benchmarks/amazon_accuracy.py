@@ -55,7 +55,7 @@ else:
              == 'lightgcn' else GCCF(32, 2, backend=args.backend))
     embedding = NodeEmbedding(sizes, 32)
 params = list(model.parameters()) + list(embedding.parameters())
-optimizer = torch.optim.Adam(params, lr=1e-3)
+optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
 trainer = Trainer(max_epochs=args.max_epochs, lambda_reg=1e-6,
                   seed=args.seed,
                   checkpoint_path=osp.join(args.out, 'best.pt'))
