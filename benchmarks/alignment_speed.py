@@ -18,7 +18,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Callable, Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -53,10 +53,12 @@ def build(variant: str, data, sem: int) -> Dict:
 
 
 def run_epoch(state: Dict, data, sem_dict, sampler: BPRSampler,
-              gen: torch.Generator, weight: float = 1e-2) -> float:
+              gen: torch.Generator, weight: float = 1e-2) -> Tuple[float,
+                                                                   float]:
+    r"""Returns (wall seconds, CPU seconds of this process) of one epoch."""
     model, embedding = state['model'], state['embedding']
     model.train()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     user_all, pos_all, neg_all = sampler.sample(generator=gen)
     for start in range(0, user_all.numel(), BATCH):
         user = user_all[start:start + BATCH]
@@ -78,7 +80,7 @@ def run_epoch(state: Dict, data, sem_dict, sampler: BPRSampler,
             loss = loss + weight * model.alignment_loss(z, sem_dict, index)
         loss.backward()
         state['optim'].step()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def profile(state: Dict, data, sem_dict, sampler, gen) -> str:
@@ -95,8 +97,7 @@ def main() -> None:
     parser.add_argument('--sem-channels', type=int, nargs='+',
                         default=[1536, 384])
     parser.add_argument('--variants', nargs='+', default=[
-        'base', 'con', 'con_in_batch', 'gen', 'con_bf16', 'con_in_batch_bf16',
-        'gen_bf16'])
+        'base', 'con', 'con_in_batch', 'gen', 'con_bf16', 'gen_bf16'])
     parser.add_argument('--rounds', type=int, default=8)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--profile', action='store_true')
@@ -117,21 +118,26 @@ def main() -> None:
         }
         torch.manual_seed(0)
         states = {v: build(v, data, sem) for v in args.variants}
-        times: Dict[str, List[float]] = {v: [] for v in args.variants}
+        wall: Dict[str, List[float]] = {v: [] for v in args.variants}
+        cpu: Dict[str, List[float]] = {v: [] for v in args.variants}
         for v in args.variants:  # warm-up epoch, not timed
             run_epoch(states[v], data, sem_dict, sampler, gen)
         for r in range(args.rounds):
             for v in args.variants:
-                times[v].append(
-                    run_epoch(states[v], data, sem_dict, sampler, gen))
+                w, c = run_epoch(states[v], data, sem_dict, sampler, gen)
+                wall[v].append(w)
+                cpu[v].append(c)
             print(f'[d_s={sem}] round {r}: ' + ', '.join(
-                f'{v} {times[v][-1]:.2f}' for v in args.variants), flush=True)
-        med: Callable[[str], float] = lambda v: statistics.median(times[v])
-        base = med('base') if 'base' in times else float('nan')
-        print(f'== d_s={sem}: median s/epoch over {args.rounds} rounds')
+                f'{v} {wall[v][-1]:.2f}s/{cpu[v][-1]:.2f}cpu'
+                for v in args.variants), flush=True)
+        print(f'== d_s={sem}: medians over {args.rounds} rounds; wall s/epoch '
+              f'and CPU s/epoch (all threads of this process)')
         for v in args.variants:
-            print(f'   {v:14s} {med(v):7.2f}  ({med(v) / base:.2f} x base; '
-                  f'min {min(times[v]):.2f}, max {max(times[v]):.2f})')
+            mw, mc = statistics.median(wall[v]), statistics.median(cpu[v])
+            bw = statistics.median(wall.get('base', wall[v]))
+            bc = statistics.median(cpu.get('base', cpu[v]))
+            print(f'   {v:18s} wall {mw:7.2f} ({mw / bw:.2f} x base)   '
+                  f'cpu {mc:7.2f} ({mc / bc:.2f} x base)')
         if args.profile:
             for v in args.variants:
                 print(f'--- profile {v} d_s={sem}')
