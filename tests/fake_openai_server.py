@@ -4,8 +4,9 @@ request counts. Standard library only; runs in a daemon thread.
 
 Faults (``FAULTS``): ``'429'`` (with ``Retry-After``), ``'500'``,
 ``'slow'`` (answers after :obj:`slow_seconds`, past the client timeout),
-``'401'`` (echoing the key), ``'malformed'`` (content that is not JSON),
-``'fenced'`` (valid JSON in a code fence), ``'prose'`` (JSON after leading prose), ``'empty'`` (empty
+``'401'`` (echoing the key), ``'400'`` (a server without JSON mode),
+``'malformed'`` (content that is not JSON), ``'fenced'`` (valid JSON in a
+code fence), ``'prose'`` (JSON after leading prose), ``'empty'`` (empty
 content). They come from :obj:`script` (consumed in order, one per chat
 request) or, with :obj:`fault_rate`, from a hash of the prompt and its
 attempt number: a chosen prompt gets faults on its first one or two
@@ -50,6 +51,7 @@ class FakeOpenAIServer:
         self.latency = latency
         self.lock = threading.Lock()
         self.requests: List[Dict[str, Any]] = []  # One entry per request.
+        self.in_flight = self.max_in_flight = 0  # Concurrent chat requests.
         self.attempts: Counter = Counter()  # Chat requests per prompt id.
         self.files: Dict[str, bytes] = {}
         self.batches: Dict[str, Dict[str, Any]] = {}
@@ -171,31 +173,46 @@ def _handler(server: FakeOpenAIServer) -> type:
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get('Content-Length', 0)))
 
+        def _chat(self, body: Dict[str, Any]) -> None:
+            pid = prompt_id(body['messages'][-1]['content'])
+            fault = server.fault(pid)
+            with server.lock:
+                server.requests.append(dict(
+                    path='chat', pid=pid, fault=fault,
+                    json_mode='response_format' in body))
+            if fault == '400':  # A server without JSON mode.
+                return self._send(400, {'error': {
+                    'message': "Unknown field 'response_format'"
+                }})
+            if fault == '429':
+                return self._send(429, {'error': {
+                    'message': 'Rate limit', 'type': 'rate_limit'
+                }}, {'Retry-After': server.retry_after})
+            if fault == '401':  # Echoes the key, as some servers do.
+                return self._send(401, {'error': {
+                    'message': 'Incorrect API key provided: ' +
+                    self.headers.get('Authorization', '')[7:]
+                }})
+            if fault == '500':
+                return self._send(500, {'error': {'message': 'boom'}})
+            if fault == 'slow':
+                time.sleep(server.slow_seconds)
+            return self._send(200, server.completion(body, fault))
+
         def do_POST(self) -> None:
-            if server.latency:
-                time.sleep(server.latency)
             raw = self._body()
             if self.path.endswith('/chat/completions'):
-                body = json.loads(raw)
-                pid = prompt_id(body['messages'][-1]['content'])
-                fault = server.fault(pid)
                 with server.lock:
-                    server.requests.append(dict(path='chat', pid=pid,
-                                                fault=fault))
-                if fault == '429':
-                    return self._send(429, {'error': {
-                        'message': 'Rate limit', 'type': 'rate_limit'
-                    }}, {'Retry-After': server.retry_after})
-                if fault == '401':  # Echoes the key, as some servers do.
-                    return self._send(401, {'error': {
-                        'message': 'Incorrect API key provided: ' +
-                        self.headers.get('Authorization', '')[7:]
-                    }})
-                if fault == '500':
-                    return self._send(500, {'error': {'message': 'boom'}})
-                if fault == 'slow':
-                    time.sleep(server.slow_seconds)
-                return self._send(200, server.completion(body, fault))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight,
+                                               server.in_flight)
+                try:
+                    time.sleep(server.latency)
+                    self._chat(json.loads(raw))
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+                return
             if self.path.endswith('/embeddings'):
                 server.requests.append(dict(path='embeddings', pid=None))
                 return self._send(200, server.embed(json.loads(raw)))

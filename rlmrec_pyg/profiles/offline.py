@@ -50,7 +50,8 @@ class OfflineProfiler(Profiler):
         **kwargs (optional): :obj:`num_reviews`, :obj:`num_items`,
             :obj:`max_words`, :obj:`seed` of :class:`Profiler`.
     """
-    def __init__(self, domain: str = 'movie', **kwargs: Optional[int]):
+    def __init__(self, domain: str = 'movie',
+                 **kwargs: Optional[int]) -> None:
         super().__init__(domain, **kwargs)  # type: ignore[arg-type]
 
     def profile_items(self, data: HeteroData) -> Profiles:

@@ -21,7 +21,8 @@ class OfficialSemantic(BaseTransform):
         node_types (List[str], optional): Node types that need vectors.
             (default: :obj:`['user', 'item']`)
     """
-    def __init__(self, node_types: Sequence[NodeType] = (USER, ITEM)):
+    def __init__(self,
+                 node_types: Sequence[NodeType] = (USER, ITEM)) -> None:
         self.node_types = list(node_types)
 
     def forward(self, data: HeteroData) -> HeteroData:

@@ -47,6 +47,14 @@ def test_all_profiles_complete_under_faults(tmp_path):
     assert server.requests == []
 
 
+def test_concurrency_is_bounded(tmp_path):
+    data = review_data(num_users=2, num_items=12)
+    with FakeOpenAIServer(latency=0.05) as server:
+        OpenAIProfiler(**profiler_kwargs(server.url, str(tmp_path),
+                                         max_concurrency=3))(data)
+    assert server.max_in_flight == 3
+
+
 def test_retry_after_is_honoured(tmp_path):
     data = review_data(num_users=2, num_items=2)
     with FakeOpenAIServer(script=['429'], retry_after='0.4') as server:
@@ -75,6 +83,17 @@ def test_unparseable_answers_are_recorded_and_asked_again(tmp_path):
         profiles, _ = OpenAIProfiler(**kwargs).profile_items(data)
     assert profiles[1].startswith('profile ')
     assert server.chat_ids() == [server.chat_ids()[0]]  # Only item 1.
+
+
+def test_json_mode_is_dropped_when_the_server_rejects_it(tmp_path):
+    data = review_data(num_users=2, num_items=3)
+    with FakeOpenAIServer(script=['400']) as server:
+        profiler = OpenAIProfiler(
+            **profiler_kwargs(server.url, str(tmp_path), max_concurrency=1))
+        profiles, _ = profiler.profile_items(data)
+    assert all(p.startswith('profile ') for p in profiles)
+    assert [r['json_mode'] for r in server.requests] == [True] + [False] * 3
+    assert not profiler.json_mode
 
 
 def test_changed_template_or_model_gives_new_keys(tmp_path):
