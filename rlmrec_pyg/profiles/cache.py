@@ -1,12 +1,18 @@
 r"""An append-only JSONL cache of profile answers, keyed by node type, node
 id and a hash of the prompt, so that no paid answer is lost or asked
 twice."""
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import os.path as osp
 from typing import Any, Dict, Iterator, Optional, Tuple
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks.
+    fcntl = None  # type: ignore[assignment]
 
 from rlmrec_pyg.typing import NodeType
 
@@ -35,7 +41,8 @@ class ProfileCache:
     On load, a line cut short by a killed process is dropped and an
     :obj:`"ok"` record wins over failures of the same key. :meth:`add`
     refuses a second :obj:`"ok"` record for a key, so the file holds at most
-    one answer per key. One process writes a cache at a time.
+    one answer per key. One process writes a cache at a time
+    (:meth:`locked`).
 
     Args:
         path (str): The JSONL file (created with its folder if missing).
@@ -71,6 +78,25 @@ class ProfileCache:
                 self.failed.pop(key, None)
             elif key not in self.ok:
                 self.failed[key] = rec
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator['ProfileCache']:
+        r"""Holds an exclusive lock on :obj:`<path>.lock` (released by the
+        OS if the process dies) and reloads the file, so that two runs never
+        ask for the same answers at once."""
+        with open(self.path + '.lock', 'w') as f:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise RuntimeError(f"The cache '{self.path}' is in use by "
+                                       f"another process") from None
+            self._load()
+            try:
+                yield self
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(f, fcntl.LOCK_UN)
 
     def get(self, key: Key) -> Optional[Dict[str, Any]]:
         r"""Returns the :obj:`"ok"` record of :obj:`key`, if any."""

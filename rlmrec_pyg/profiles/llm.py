@@ -187,6 +187,11 @@ class OpenAIProfiler(Profiler):
         return self._profile(USER, self.prompts(data, USER, item_profiles))
 
     def _profile(self, node_type: NodeType, prompts: List[str]) -> Profiles:
+        with self.cache.locked():
+            return self._profile_locked(node_type, prompts)
+
+    def _profile_locked(self, node_type: NodeType,
+                        prompts: List[str]) -> Profiles:
         system = load_system_prompt(self.domain, node_type)
         keys = self.keys(node_type, system, prompts)
         todo = [i for i, key in enumerate(keys) if not self.cache.get(key)]

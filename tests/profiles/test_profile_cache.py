@@ -44,3 +44,13 @@ def test_truncated_last_line_is_dropped(tmp_path):
     cache.add(cache.key('item', 1, 'b'), status='ok', summarization='t',
               reasoning='')
     assert [json.loads(x)['node_id'] for x in open(path)] == [0, 1]
+
+
+def test_one_writer_at_a_time(tmp_path):
+    path = str(tmp_path / 'profiles.jsonl')
+    with ProfileCache(path).locked():
+        with pytest.raises(RuntimeError, match='in use by another process'):
+            with ProfileCache(path).locked():
+                pass
+    with ProfileCache(path).locked() as cache:
+        assert len(cache) == 0
