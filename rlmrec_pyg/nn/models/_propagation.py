@@ -56,4 +56,7 @@ def propagate_layers(conv: BipartiteConv, x_dict: Dict[NodeType, Tensor],
 
 def split(out: Tensor, num_users: int) -> Dict[NodeType, Tensor]:
     r"""Splits stacked rows back into :obj:`{'user': ..., 'item': ...}`."""
-    return {USER: out[:num_users], ITEM: out[num_users:]}
+    # One `split` (its backward is one `cat`) instead of two slices (each
+    # backward a full-size zero tensor).
+    user, item = out.split([num_users, out.size(0) - num_users])
+    return {USER: user, ITEM: item}
