@@ -1,0 +1,176 @@
+r"""Seconds per training epoch of the six backbones x {Base, Con, Gen} on
+Amazon-book (paper RQ5 / Table 4 layout), with random 1536-d stand-in
+semantic vectors (the official ada-002 vectors are not public).
+
+Every variant uses its official amazon yml (``conf/experiment/*_amazon``):
+batch 4096, Adam 1e-3, L2 over all parameters, and each backbone's own SSL
+objective. The loop below (:class:`SSLEpoch`) is the official one including
+the AutoCF protocol (spec §5.6): every ``resample_every`` batches
+``sample_graph`` + infomax, ``recommendation_loss`` instead of BPR, and the
+SSL term on the masked input for Gen. All variants run one epoch per round,
+interleaved (machine noise hits all alike); the median is reported.
+
+.. code-block:: bash
+
+    RLMREC_DATA_CACHE=/work/shared/data nice -n 10 python \
+        benchmarks/bench_ssl_backbones.py --rounds 3
+"""
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from rlmrec_pyg.data import BPRSampler, RLMRecDataset
+from rlmrec_pyg.nn import NodeEmbedding, bpr_loss, l2_reg
+from rlmrec_pyg.train.run import _build_model
+from rlmrec_pyg.typing import EDGE, ITEM, USER
+
+CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
+                    'conf')
+BACKBONES = ['gccf', 'lightgcn', 'sgl', 'simgcl', 'dccf', 'autocf']
+VARIANTS = ['base', 'contrastive', 'generative']
+
+
+class SSLEpoch:
+    r"""One epoch of the official loop for any backbone (SSL hooks used
+    when present). State that spans batches (AutoCF's sampled graphs) lives
+    here, never in the model."""
+    def __init__(self, model: torch.nn.Module, embedding: NodeEmbedding,
+                 data: HeteroData, optimizer: torch.optim.Optimizer,
+                 lambda_reg: float, alignment_weight: float = 0.0,
+                 sem_dict: Optional[Dict[str, Tensor]] = None) -> None:
+        self.model, self.embedding, self.data = model, embedding, data
+        self.optimizer, self.lambda_reg = optimizer, lambda_reg
+        self.alignment_weight, self.sem_dict = alignment_weight, sem_dict
+        self.encoder = getattr(model, 'encoder', model)
+        self.params = list(model.parameters()) + list(embedding.parameters())
+
+    def step(self, i: int, user: Tensor, pos: Tensor, neg: Tensor,
+             generator: torch.Generator) -> float:
+        model, encoder, data = self.model, self.encoder, self.data
+        self.optimizer.zero_grad()
+        x_dict = self.embedding()
+        extra = None
+        if hasattr(encoder, 'sample_graph'):
+            if i % encoder.resample_every == 0:
+                self.graph, extra = encoder.sample_graph(
+                    x_dict, data.edge_index_dict, generator)
+            graph = self.graph
+        else:
+            graph = data.edge_index_dict
+        kwargs: Dict[str, Dict[str, Tensor]] = {}
+        items = [pos] if hasattr(encoder, 'sample_graph') else [pos, neg]
+        index: Dict[str, object] = {USER: [user], ITEM: items}
+        if hasattr(model, 'sample_mask'):
+            num = {nt: x.size(0) for nt, x in x_dict.items()}
+            mask = model.sample_mask(num, generator=generator)
+            z = model(x_dict, graph, mask)
+            index, kwargs = mask, dict(mask_dict=mask)
+        else:
+            z = model(x_dict, graph)
+        if hasattr(encoder, 'recommendation_loss'):
+            loss = encoder.recommendation_loss(z, user, pos)
+        else:
+            z_user = z[USER][user]
+            loss = bpr_loss((z_user * z[ITEM][pos]).sum(-1),
+                            (z_user * z[ITEM][neg]).sum(-1))
+        loss = loss + l2_reg(self.params, self.lambda_reg)
+        if hasattr(model, 'ssl_loss'):
+            loss = loss + model.ssl_loss(x_dict, graph, {
+                USER: user,
+                ITEM: [pos, neg]
+            }, **kwargs)
+        if self.alignment_weight > 0:
+            loss = loss + self.alignment_weight * model.alignment_loss(
+                z, self.sem_dict, index)
+        if extra is not None:
+            loss = loss + extra
+        loss.backward()
+        self.optimizer.step()
+        return float(loss)
+
+    def run(self, sampler: BPRSampler, generator: torch.Generator,
+            batch_size: int = 4096) -> float:
+        self.model.train()
+        user, pos, neg = sampler.sample(generator=generator)
+        losses = []
+        for i, start in enumerate(range(0, user.numel(), batch_size)):
+            end = start + batch_size
+            losses.append(
+                self.step(i, user[start:end], pos[start:end], neg[start:end],
+                          generator))
+        return sum(losses) / len(losses)
+
+
+def experiment(name: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base='1.3', config_dir=CONF):
+        cfg = compose('train', overrides=[f'experiment={name}'])
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def build(name: str, data: HeteroData, sem_dict: Dict[str, Tensor]):
+    cfg = experiment(name)
+    dim = int(cfg.model.embedding_dim)
+    embedding = NodeEmbedding({nt: data[nt].num_nodes
+                               for nt in (USER, ITEM)}, dim)
+    model = _build_model(cfg, data, dim)
+    params = list(model.parameters()) + list(embedding.parameters())
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
+    return SSLEpoch(model, embedding, data, optimizer,
+                    float(cfg.trainer.lambda_reg), weight, sem_dict)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--backbones', nargs='+', default=BACKBONES)
+    parser.add_argument('--variants', nargs='+', default=VARIANTS)
+    parser.add_argument('--sem-channels', type=int, default=1536)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as root:
+        data = RLMRecDataset(root, 'amazon')[0]
+    gen = torch.Generator().manual_seed(0)
+    for nt in (USER, ITEM):
+        data[nt].sem_emb = torch.nn.functional.normalize(
+            torch.randn(data[nt].num_nodes, args.sem_channels, generator=gen),
+            dim=-1)
+    sampler = BPRSampler(data[EDGE].edge_index, data[ITEM].num_nodes)
+    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, '
+          f'users {data[USER].num_nodes}, items {data[ITEM].num_nodes}, '
+          f'train {data[EDGE].edge_index.size(1)}, d_s {args.sem_channels}')
+    torch.manual_seed(0)
+    names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
+    loops = {n: build(n, data, data.sem_emb_dict) for n in names}
+    times: Dict[str, List[float]] = {n: [] for n in names}
+    for r in range(args.rounds + 1):  # round 0 is a warm-up
+        for n in names:
+            t0 = time.perf_counter()
+            loss = loops[n].run(sampler, gen)
+            if r > 0:
+                times[n].append(time.perf_counter() - t0)
+                print(f'round {r} {n}: {times[n][-1]:.2f} s (loss '
+                      f'{loss:.4f})', flush=True)
+    print(f'== median s/epoch over {args.rounds} rounds (Base / Con / Gen)')
+    for b in args.backbones:
+        row = [
+            statistics.median(times[f'{b}_{v}_amazon'])
+            for v in args.variants
+        ]
+        print(f'{b:10s} ' + ' / '.join(f'{t:6.2f}' for t in row))
+
+
+if __name__ == '__main__':
+    main()
