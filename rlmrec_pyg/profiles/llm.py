@@ -6,8 +6,7 @@ import logging
 import os
 import os.path as osp
 import random
-import threading
-from typing import Any, Coroutine, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from torch_geometric.data import HeteroData
 from tqdm import tqdm
@@ -15,17 +14,27 @@ from tqdm import tqdm
 from rlmrec_pyg.profiles.cache import Key, ProfileCache, prompt_hash
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
 from rlmrec_pyg.profiles.profiler import Profiler, Profiles
-from rlmrec_pyg.profiles.prompt import (build_item_prompts,
-                                        build_user_prompts,
-                                        load_system_prompt)
-from rlmrec_pyg.profiles.usage import (Usage, estimate_cost,
-                                       estimate_tokens, redact)
+from rlmrec_pyg.profiles.prompt import (
+    build_item_prompts,
+    build_user_prompts,
+    load_system_prompt,
+)
+from rlmrec_pyg.profiles.retry import (
+    FATAL_STATUS,
+    RETRY_STATUS,
+    retry_after,
+    run_sync,
+)
+from rlmrec_pyg.profiles.usage import (
+    Usage,
+    estimate_cost,
+    estimate_tokens,
+    redact,
+)
 from rlmrec_pyg.typing import ITEM, USER, NodeType
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = (408, 409, 429)
-FATAL_STATUS = (401, 403, 404)
 MODES = ('async', 'batch')
 
 
@@ -203,7 +212,7 @@ class OpenAIProfiler(Profiler):
             from rlmrec_pyg.profiles.batch import run_batch
             run_batch(self, node_type, system, prompts, keys, todo)
         elif todo:
-            _run(self._ask_all(node_type, system, prompts, keys, todo))
+            run_sync(self._ask_all(node_type, system, prompts, keys, todo))
         spent = Usage(*(a - b for a, b in zip(self.usage.to_dict().values(),
                                               before.to_dict().values())))
         cost = spent.cost(self.model, self.price_per_1m,
@@ -237,11 +246,11 @@ class OpenAIProfiler(Profiler):
 
                 await asyncio.gather(*(one(i) for i in todo))
 
-    def delay(self, attempt: int,
-              retry_after: Optional[float] = None) -> float:
-        r"""Seconds to wait before retry :obj:`attempt` (1-based)."""
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
+    def delay(self, attempt: int, wait: Optional[float] = None) -> float:
+        r"""Seconds to wait before retry :obj:`attempt` (1-based): the
+        server's :obj:`wait` (capped), else exponential backoff."""
+        if wait is not None:
+            return min(wait, self.max_retry_after)
         base = min(self.backoff * 2**(attempt - 1), self.max_backoff)
         return base * (1 + 0.25 * random.random())
 
@@ -250,7 +259,7 @@ class OpenAIProfiler(Profiler):
         import openai
         error, attempt = '', 0
         for attempt in range(1, self.max_retries + 2):
-            retry_after = None
+            wait = None
             try:
                 resp = await client.chat.completions.create(
                     **self.request_body(system, prompt),
@@ -269,7 +278,7 @@ class OpenAIProfiler(Profiler):
                 elif (e.status_code < 500
                       and e.status_code not in RETRY_STATUS):
                     break
-                retry_after = _retry_after(e.response.headers)
+                wait = retry_after(e.response.headers)
             except openai.APIConnectionError as e:  # Includes timeouts.
                 error = f'{type(e).__name__}: {e}'
             else:
@@ -287,7 +296,7 @@ class OpenAIProfiler(Profiler):
                                    usage=usage, attempts=attempt)
                     return
             if attempt <= self.max_retries:
-                await asyncio.sleep(self.delay(attempt, retry_after))
+                await asyncio.sleep(self.delay(attempt, wait))
         self.cache.add(key, status='failed', error=self.redact(error),
                        attempts=attempt)
 
@@ -326,38 +335,3 @@ class OpenAIProfiler(Profiler):
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(domain='{self.domain}', "
                 f"model='{self.model}', mode='{self.mode}')")
-
-
-def _retry_after(headers: Any) -> Optional[float]:
-    for name, scale in (('retry-after-ms', 1e-3), ('retry-after', 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return float(value) * scale
-        except ValueError:
-            continue
-    return None
-
-
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    r"""Runs :obj:`coro`, in a thread when an event loop already runs
-    (Jupyter)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    errors: List[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as e:  # Re-raised in the caller.
-            errors.append(e)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
