@@ -2,7 +2,7 @@ r"""One linear propagation step
 :math:`\mathbf{E}^{(l+1)} = \hat{\mathbf{A}} \mathbf{E}^{(l)}` over the
 normalised user-item adjacency (LightGCN / GCCF, spec §5.1-5.2)."""
 import weakref
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -89,6 +89,12 @@ class BipartiteConv(MessagePassing):
                                  self.self_loops)
         self._cache = ((weakref.ref(edge_index), key), adj)
         return adj
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # The adjacency cache holds a weak reference: never pickle it.
+        state = super().__getstate__()
+        state['_cache'] = None
+        return state
 
     def forward(self, x: Tensor, edge_index: Adj,
                 edge_weight: OptTensor = None,

@@ -1,3 +1,6 @@
+import copy
+import pickle
+
 import pytest
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
@@ -36,6 +39,16 @@ def test_lightgcn(backend):
     assert not torch.allclose(z1[USER], z2[USER])
     z1[ITEM].sum().backward()
     assert embedding.weight_dict[USER].grad.abs().sum() > 0
+
+
+def test_lightgcn_pickle_and_copy():
+    data = get_random_rec_data()
+    embedding = NodeEmbedding({USER: 20, ITEM: 30}, 8)
+    model = LightGCN(8).eval()
+    out = model(embedding(), data.edge_index_dict)[USER]
+    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert torch.allclose(other(embedding(), data.edge_index_dict)[USER],
+                              out)
 
 
 def test_lightgcn_no_drop_in_training():
