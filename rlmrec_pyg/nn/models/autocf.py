@@ -31,9 +31,12 @@ def _stacked_edges(edge_index: Tensor, num_users: int) -> Tensor:
     return torch.stack([torch.cat([user, item]), torch.cat([item, user])])
 
 
-def _logsumexp_mean(query: Tensor, key: Tensor) -> Tensor:
-    # mean_r log sum_c exp(q_r . k_c): raw dot products, no temperature.
-    return torch.logsumexp(query @ key.t(), dim=-1).mean()
+def _logsumexp_mean(query: Tensor, key: Tensor, index: Tensor) -> Tensor:
+    # mean_r log sum_c exp(q_{i_r} . k_c): raw dot products, no temperature;
+    # each distinct index scored once and weighted by its count.
+    uniq, count = index.unique(return_counts=True)
+    lse = torch.logsumexp(query[uniq] @ key.t(), dim=-1)
+    return (lse * count).sum() / index.numel()
 
 
 class AutoCF(Module):
@@ -293,9 +296,9 @@ class AutoCF(Module):
         user, items = ssl_index(index_dict, self.__class__.__name__)
         z_dict = self(x_dict, edge_index_dict)
         z_user, z_item = z_dict[USER], z_dict[ITEM]
-        uniform = (_logsumexp_mean(z_user[user.unique()], z_user) +
-                   _logsumexp_mean(z_item[items[0].unique()], z_item))
-        cross = _logsumexp_mean(z_user[user], z_item)
+        uniform = (_logsumexp_mean(z_user, z_user, user.unique()) +
+                   _logsumexp_mean(z_item, z_item, items[0].unique()))
+        cross = _logsumexp_mean(z_user, z_item, user)
         return self.ssl_weight * uniform + cross
 
     def __repr__(self) -> str:

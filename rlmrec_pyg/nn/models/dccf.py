@@ -10,16 +10,22 @@ from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter
 
 from rlmrec_pyg.nn.conv import BipartiteConv
-from rlmrec_pyg.nn.functional import info_nce
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
     propagate_layers,
     split,
 )
-from rlmrec_pyg.nn.models.sgl import ssl_index
+from rlmrec_pyg.nn.models.sgl import nce_logits, ssl_index
 from rlmrec_pyg.typing import EDGE, USER
 
 ITEM_NORMS = ('users', 'items')
+
+
+def _in_batch_nce(query: Tensor, key: Tensor, temperature: float) -> Tensor:
+    # Summed InfoNCE with the other rows of `key` as negatives.
+    logits = nce_logits(query, key, temperature)
+    target = torch.arange(query.size(0), device=query.device)
+    return F.cross_entropy(logits, target, reduction='sum')
 
 
 def adaptive_weight(z: Tensor, edge_index: Tensor) -> Tensor:
@@ -187,16 +193,17 @@ class DCCF(Module):
         user, items = ssl_index(index_dict, self.__class__.__name__)
         user = user.unique()
         item = items[0].unique() + x_dict[USER].size(0)  # stacked rows
-        scale = 1.0
-        if self.item_norm == 'users':
-            scale = item.numel() / user.numel()
+        num_items = user.numel() if self.item_norm == 'users' else item.numel()
         _, views = self.propagate(x_dict, edge_index_dict)
-        loss = x_dict[USER].new_zeros(())
+        user_loss = item_loss = x_dict[USER].new_zeros(())
         tau = self.temperature
         for z_gnn, *others in views:
             for z in others:
-                loss = loss + info_nce(z_gnn[user], z[user], None, tau)
-                loss = loss + scale * info_nce(z_gnn[item], z[item], None, tau)
+                user_loss = user_loss + _in_batch_nce(z_gnn[user], z[user],
+                                                      tau)
+                item_loss = item_loss + _in_batch_nce(z_gnn[item], z[item],
+                                                      tau)
+        loss = user_loss / user.numel() + item_loss / num_items
         return self.ssl_weight * loss
 
     def __repr__(self) -> str:

@@ -3,10 +3,10 @@ InfoNCE between two edge-dropped views."""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.typing import EdgeType, NodeType
 
-from rlmrec_pyg.nn.functional import info_nce
 from rlmrec_pyg.nn.models._propagation import propagate_layers, split
 from rlmrec_pyg.nn.models.lightgcn import LightGCN
 from rlmrec_pyg.typing import ITEM, USER
@@ -35,6 +35,28 @@ def ssl_index(index_dict: Dict[NodeType, IndexGroups],
                             f"1-D index tensors in '{name}' (got {value!r})")
         groups[nt] = [i.long() for i in group]
     return torch.cat(groups[USER]), groups[ITEM]
+
+
+def nce_logits(query: Tensor, key: Tensor, temperature: float) -> Tensor:
+    r"""Cosine logits :math:`\cos(\mathbf{q}_r, \mathbf{k}_c) / \tau`,
+    with :math:`1/\tau` folded into the (small) query side."""
+    query = F.normalize(query, dim=-1) / temperature
+    return query @ F.normalize(key, dim=-1).t()
+
+
+def table_nce(query: Tensor, key: Tensor, index: Tensor,
+              temperature: float) -> Tensor:
+    r"""Returns :math:`\sum_r -\log \frac{\exp(\cos(\mathbf{q}_{i_r},
+    \mathbf{k}_{i_r}) / \tau)}{\sum_c \exp(\cos(\mathbf{q}_{i_r},
+    \mathbf{k}_c) / \tau)}` over the rows :math:`i_r` of :obj:`index`
+    (official ``cal_infonce_loss``, summed) with **all** rows of :obj:`key`
+    as candidates. Each distinct index is scored once and weighted by its
+    count: the same value and gradient as one row per occurrence, with
+    fewer :math:`|\mathcal{B}| \times N` logits."""
+    uniq, count = index.unique(return_counts=True)
+    logits = nce_logits(query[uniq], key, temperature)
+    loss = F.cross_entropy(logits, uniq, reduction='none')
+    return (loss * count).sum()
 
 
 class SGL(LightGCN):
@@ -151,11 +173,10 @@ class SGL(LightGCN):
         z1 = self.view(x_dict, edge_index_dict)
         z2 = self.view(x_dict, edge_index_dict)
         tau = self.temperature
-        # `info_nce` averages over the batch rows = official sum / |B|.
-        loss = info_nce(z1[USER][user], z2[USER], user, tau)
-        for item in items:
-            loss = loss + info_nce(z1[ITEM][item], z2[ITEM], item, tau)
-        return self.ssl_weight * loss
+        # Official: every term summed over its rows, then divided by |B|.
+        loss = table_nce(z1[USER], z2[USER], user, tau)
+        loss = loss + table_nce(z1[ITEM], z2[ITEM], torch.cat(items), tau)
+        return self.ssl_weight * loss / user.numel()
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
