@@ -18,7 +18,7 @@ import os
 import statistics
 import tempfile
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -53,14 +53,21 @@ def build(variant: str, data, sem: int) -> Dict:
 
 
 def run_epoch(state: Dict, data, sem_dict, sampler: BPRSampler,
-              gen: torch.Generator, weight: float = 1e-2) -> Tuple[float,
-                                                                   float]:
-    r"""Returns (wall seconds, CPU seconds of this process) of one epoch."""
+              gen: torch.Generator, weight: float = 1e-2,
+              max_batches: Optional[int] = None) -> Tuple[float, float]:
+    r"""Returns (wall seconds, CPU seconds of this process) of one epoch;
+    with :obj:`max_batches`, the time of that many full batches scaled to
+    the epoch's number of batches (sampling included)."""
     model, embedding = state['model'], state['embedding']
     model.train()
     t0, c0 = time.perf_counter(), time.process_time()
     user_all, pos_all, neg_all = sampler.sample(generator=gen)
-    for start in range(0, user_all.numel(), BATCH):
+    starts = list(range(0, user_all.numel(), BATCH))
+    scale = 1.0
+    if max_batches is not None and max_batches < len(starts):
+        scale = user_all.numel() / (max_batches * BATCH)
+        starts = starts[:max_batches]
+    for start in starts:
         user = user_all[start:start + BATCH]
         pos = pos_all[start:start + BATCH]
         neg = neg_all[start:start + BATCH]
@@ -80,7 +87,8 @@ def run_epoch(state: Dict, data, sem_dict, sampler: BPRSampler,
             loss = loss + weight * model.alignment_loss(z, sem_dict, index)
         loss.backward()
         state['optim'].step()
-    return time.perf_counter() - t0, time.process_time() - c0
+    return ((time.perf_counter() - t0) * scale,
+            (time.process_time() - c0) * scale)
 
 
 def profile(state: Dict, data, sem_dict, sampler, gen) -> str:
@@ -100,6 +108,9 @@ def main() -> None:
         'base', 'con', 'con_in_batch', 'gen', 'con_bf16', 'gen_bf16'])
     parser.add_argument('--rounds', type=int, default=8)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--batches', type=int, default=None,
+                        help='time this many batches per epoch and scale '
+                        '(for busy machines)')
     parser.add_argument('--profile', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -121,10 +132,11 @@ def main() -> None:
         wall: Dict[str, List[float]] = {v: [] for v in args.variants}
         cpu: Dict[str, List[float]] = {v: [] for v in args.variants}
         for v in args.variants:  # warm-up epoch, not timed
-            run_epoch(states[v], data, sem_dict, sampler, gen)
+            run_epoch(states[v], data, sem_dict, sampler, gen, 1e-2, 2)
         for r in range(args.rounds):
             for v in args.variants:
-                w, c = run_epoch(states[v], data, sem_dict, sampler, gen)
+                w, c = run_epoch(states[v], data, sem_dict, sampler, gen,
+                                 1e-2, args.batches)
                 wall[v].append(w)
                 cpu[v].append(c)
             print(f'[d_s={sem}] round {r}: ' + ', '.join(
