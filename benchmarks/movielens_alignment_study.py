@@ -39,9 +39,9 @@ from rlmrec_pyg.train.studies import prepare_data, shuffle_semantic
 from rlmrec_pyg.typing import USER
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))
-GRID = {
-    'contrastive': [(w, t) for w in (1e-3, 1e-2, 1e-1) for t in (0.2, 0.5)],
-    'generative': [(w, t) for w in (1e-2, 1e-1, 1.0) for t in (0.2, 0.5)],
+GRID = {  # weight x temperature, around the paper's per-dataset values
+    'contrastive': [(w, t) for w in (1e-2, 1e-1) for t in (0.2, 0.5)],
+    'generative': [(w, t) for w in (1e-1, 1.0) for t in (0.2, 0.5)],
 }
 
 
