@@ -13,7 +13,7 @@ from ssl_helpers import (  # noqa: F401 (single_thread: autouse)
     train_losses,
 )
 
-from rlmrec_pyg.nn import SGL
+from rlmrec_pyg.nn import DCCF, SGL, AutoCF, SimGCL
 from rlmrec_pyg.typing import ITEM, USER
 
 
@@ -83,3 +83,20 @@ def test_sgl_errors():
 @pytest.mark.parametrize('variant', ['plain', 'con', 'gen'])
 def test_sgl_trains(variant):
     assert_trains(train_losses(SGL(DIM, num_layers=2), variant))
+
+
+@pytest.mark.parametrize('cls,kwargs', [
+    (SGL, {}),
+    (SimGCL, {}),
+    (DCCF, dict(num_intents=4)),
+    (AutoCF, dict(heads=2)),
+])
+def test_ssl_backbone_backends_agree(cls, kwargs):
+    data, emb = fake_data(), embedding()
+    csr = cls(DIM, **kwargs).eval()
+    ref = cls(DIM, backend='edge_index', **kwargs).eval()
+    ref.load_state_dict(csr.state_dict())
+    out1 = csr(emb(), data.edge_index_dict)
+    out2 = ref(emb(), data.edge_index_dict)
+    for nt in (USER, ITEM):
+        assert torch.allclose(out1[nt], out2[nt], atol=1e-6)
