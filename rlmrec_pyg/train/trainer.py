@@ -184,7 +184,8 @@ class Trainer:
                 state['counter'] += 1
             log.info(f"Epoch {epoch:4d} loss {stats['loss']:.4f} val "
                      f"{key} {val[key]:.4f} ndcg@{max(self.ks)} "
-                     f"{val[f'ndcg@{max(self.ks)}']:.4f}"
+                     f"{val[f'ndcg@{max(self.ks)}']:.4f} "
+                     f"({time.perf_counter() - t0:.0f}s)"
                      f"{' *' if improved else ''}")
             bar.set_postfix(loss=stats['loss'], **{key: val[key]})
             if state['counter'] >= self.patience:
