@@ -8,7 +8,9 @@ objective. The loop below (:class:`SSLEpoch`) is the official one including
 the AutoCF protocol (spec §5.6): every ``resample_every`` batches
 ``sample_graph`` + infomax, ``recommendation_loss`` instead of BPR, and the
 SSL term on the masked input for Gen. All variants run one epoch per round,
-interleaved (machine noise hits all alike); the median is reported.
+interleaved (machine noise hits all alike); the median is reported, as wall
+seconds and as process CPU seconds (on a loaded shared machine, CPU seconds
+with ``--threads 1`` approximate the uncontended single-thread wall time).
 
 .. code-block:: bash
 
@@ -155,21 +157,25 @@ def main() -> None:
     names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
     loops = {n: build(n, data, data.sem_emb_dict) for n in names}
     times: Dict[str, List[float]] = {n: [] for n in names}
+    cpu: Dict[str, List[float]] = {n: [] for n in names}
     for r in range(args.rounds + 1):  # round 0 is a warm-up
         for n in names:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss = loops[n].run(sampler, gen)
             if r > 0:
                 times[n].append(time.perf_counter() - t0)
-                print(f'round {r} {n}: {times[n][-1]:.2f} s (loss '
-                      f'{loss:.4f})', flush=True)
-    print(f'== median s/epoch over {args.rounds} rounds (Base / Con / Gen)')
-    for b in args.backbones:
-        row = [
-            statistics.median(times[f'{b}_{v}_amazon'])
-            for v in args.variants
-        ]
-        print(f'{b:10s} ' + ' / '.join(f'{t:6.2f}' for t in row))
+                cpu[n].append(time.process_time() - c0)
+                print(f'round {r} {n}: {times[n][-1]:.2f} s wall, '
+                      f'{cpu[n][-1]:.2f} s cpu (loss {loss:.4f})', flush=True)
+    for label, table in (('wall', times), ('cpu', cpu)):
+        print(f'== median {label} s/epoch over {args.rounds} rounds '
+              f'({" / ".join(args.variants)})')
+        for b in args.backbones:
+            row = [
+                statistics.median(table[f'{b}_{v}_amazon'])
+                for v in args.variants
+            ]
+            print(f'{b:10s} ' + ' / '.join(f'{t:6.2f}' for t in row))
 
 
 if __name__ == '__main__':
