@@ -18,6 +18,7 @@ with ``--threads 1`` approximate the uncontended single-thread wall time).
         benchmarks/bench_ssl_backbones.py --rounds 3
 """
 import argparse
+import inspect
 import os
 import statistics
 import tempfile
@@ -86,6 +87,8 @@ class SSLEpoch:
                             (z_user * z[ITEM][neg]).sum(-1))
         loss = loss + l2_reg(self.params, self.lambda_reg)
         if hasattr(model, 'ssl_loss'):
+            if 'z_dict' in inspect.signature(encoder.ssl_loss).parameters:
+                kwargs['z_dict'] = z  # AutoCF: reuse the forward
             loss = loss + model.ssl_loss(x_dict, graph, {
                 USER: user,
                 ITEM: [pos, neg]

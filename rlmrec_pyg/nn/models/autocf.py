@@ -268,10 +268,12 @@ class AutoCF(Module):
     def ssl_loss(
         self, x_dict: Dict[NodeType, Tensor],
         edge_index_dict: Dict[EdgeType, Tensor],
-        index_dict: Dict[NodeType, Union[Tensor, Sequence[Tensor]]]
+        index_dict: Dict[NodeType, Union[Tensor, Sequence[Tensor]]],
+        z_dict: Optional[Dict[NodeType, Tensor]] = None,
     ) -> Tensor:
-        r"""Computes the official contrast over the graphs of
-        :obj:`edge_index_dict` (recomputing the deterministic forward):
+        r"""Computes the official contrast on the readout over the graphs of
+        :obj:`edge_index_dict` (the deterministic forward is recomputed
+        unless its output :obj:`z_dict` is passed):
 
         .. math::
             \lambda \big[C(\mathrm{uniq}(\mathcal{B}_u),
@@ -292,9 +294,13 @@ class AutoCF(Module):
             index_dict (Dict[str, torch.Tensor]): The batch: :obj:`'user'`
                 indices and :obj:`'item'` positive indices (or the list
                 :obj:`[positive, negative]`; negatives are not used).
+            z_dict (Dict[str, torch.Tensor], optional): :meth:`forward` of
+                the same inputs, to skip recomputing it. (default:
+                :obj:`None`)
         """
         user, items = ssl_index(index_dict, self.__class__.__name__)
-        z_dict = self(x_dict, edge_index_dict)
+        if z_dict is None:
+            z_dict = self(x_dict, edge_index_dict)
         z_user, z_item = z_dict[USER], z_dict[ITEM]
         uniform = (_logsumexp_mean(z_user, z_user, user.unique()) +
                    _logsumexp_mean(z_item, z_item, items[0].unique()))
