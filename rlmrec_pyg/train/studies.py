@@ -94,11 +94,10 @@ def time_window(data: HeteroData, start: float, end: float) -> HeteroData:
 
 
 def has_text(data: HeteroData) -> bool:
-    r"""Whether every node type carries profiles or raw text from which
-    semantic vectors can be made."""
-    return all(
-        any(key in data[nt] for key in (PROFILE, ) + TEXT_FIELDS)
-        for nt in (USER, ITEM))
+    r"""Whether items carry profiles or raw text from which semantic
+    vectors can be made (user profiles are composed from their training
+    items when users have none)."""
+    return any(key in data[ITEM] for key in (PROFILE, ) + TEXT_FIELDS)
 
 
 def check_semantic_source(data: HeteroData, semantic: Any,
@@ -125,8 +124,8 @@ def check_semantic_source(data: HeteroData, semantic: Any,
                          f"dataset with text such as 'dataset=movielens')")
     if not has_text(data):
         raise ValueError(f"Alignment with '{target}' encodes profiles or "
-                         f"text, but dataset '{dataset}' has neither on both "
-                         f"users and items (use 'semantic=null' with "
+                         f"text, but dataset '{dataset}' has no item profiles "
+                         f"or text (use 'semantic=null' with "
                          f"attached 'sem_emb', or a dataset with text such "
                          f"as 'dataset=movielens')")
 
@@ -232,14 +231,15 @@ def pretrain_then_finetune(cfg: DictConfig,
     pre, down = copy.deepcopy(cfg), copy.deepcopy(cfg)
     with open_dict(pre), open_dict(down):
         pre.pretrain = down.pretrain = None
-        pre.time_window = list(cfg.pretrain.time_window)
+        window = cfg.pretrain.get('time_window')
+        pre.time_window = None if window is None else list(window)
         pre.output_dir = osp.join(out, 'pretrain')
         down.output_dir = out
         down.alignment = None
         down.shuffle_semantic = False
         down.init_from = osp.join(out, 'pretrain', 'best.pt')
     os.makedirs(pre.output_dir, exist_ok=True)
-    log.info(f"Pre-training on time window {list(pre.time_window)}")
+    log.info(f"Pre-training on time window {pre.time_window}")
     pre_metrics = run(pre)
     log.info(f"Fine-tuning on time window {cfg.get('time_window')}")
     metrics = dict(run(down))
