@@ -59,7 +59,7 @@ def measure(spec: str) -> dict:
     optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
     sampler = BPRSampler(data[EDGE].edge_index, data[ITEM].num_nodes)
     gen = torch.Generator().manual_seed(0)
-    epoch_times, eval_times, epoch_cpu = [], [], []
+    epoch_times, eval_times, epoch_cpu, eval_cpu = [], [], [], []
     for i in range(args.epochs + 1):  # the first epoch is a warm-up
         t, c = time.perf_counter(), time.process_time()
         train_epoch(model, embedding, data, optimizer, sampler,
@@ -68,15 +68,17 @@ def measure(spec: str) -> dict:
             epoch_times.append(time.perf_counter() - t)
             epoch_cpu.append(time.process_time() - c)
     for i in range(args.evals + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = evaluate(model, embedding, data, 'test')
         if i > 0:
             eval_times.append(time.perf_counter() - t)
+            eval_cpu.append(time.process_time() - c)
     # CPU seconds (all threads) are less sensitive to other processes on a
     # shared machine than wall seconds.
     return dict(model=spec, epoch_s=statistics.median(epoch_times),
                 epoch_cpu_s=statistics.median(epoch_cpu),
                 eval_s=statistics.median(eval_times),
+                eval_cpu_s=statistics.median(eval_cpu),
                 peak_rss_mb=resource.getrusage(
                     resource.RUSAGE_SELF).ru_maxrss / 1024,
                 test_recall20=out['recall@20'], threads=args.threads)
@@ -96,11 +98,11 @@ for spec in args.models:
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
 print(f"{'model':24s} {'epoch s':>8s} {'epoch cpu s':>11s} {'eval s':>7s} "
-      f"{'peak RSS MB':>11s}")
+      f"{'eval cpu s':>10s} {'peak RSS MB':>11s}")
 for row in rows:
     print(f"{row['model']:24s} {row['epoch_s']:8.3f} "
           f"{row['epoch_cpu_s']:11.3f} {row['eval_s']:7.3f} "
-          f"{row['peak_rss_mb']:11.0f}")
+          f"{row['eval_cpu_s']:10.3f} {row['peak_rss_mb']:11.0f}")
 by_name = {row['model']: row for row in rows}
 if 'pyg_lightgcn' in by_name and 'lightgcn' in by_name:
     ratio = by_name['pyg_lightgcn']['epoch_s'] / by_name['lightgcn']['epoch_s']
