@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument('--variants', nargs='+', default=VARIANTS)
     parser.add_argument('--sem-channels', type=int, default=1536)
     parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -161,11 +162,11 @@ def main() -> None:
     loops = {n: build(n, data, data.sem_emb_dict) for n in names}
     times: Dict[str, List[float]] = {n: [] for n in names}
     cpu: Dict[str, List[float]] = {n: [] for n in names}
-    for r in range(args.rounds + 1):  # round 0 is a warm-up
+    for r in range(-args.warmup, args.rounds):  # r < 0: warm-up, untimed
         for n in names:
             t0, c0 = time.perf_counter(), time.process_time()
             loss = loops[n].run(sampler, gen)
-            if r > 0:
+            if r >= 0:
                 times[n].append(time.perf_counter() - t0)
                 cpu[n].append(time.process_time() - c0)
                 print(f'round {r} {n}: {times[n][-1]:.2f} s wall, '
