@@ -54,7 +54,7 @@ def collect(folder: str) -> List[Dict[str, Any]]:
     runs = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        if 'metrics.json' not in files:
+        if 'metrics.json' not in files or '.hydra' not in dirs:
             continue
         path = osp.join(root, '.hydra', 'overrides.yaml')
         overrides: List[str] = []
@@ -155,9 +155,28 @@ def _comparison_key(setting: Setting) -> Setting:
     return tuple((k, v) for k, v in setting if not _is_variant_key(k))
 
 
-def _label(setting: Setting) -> str:
-    items = [f'{k}={v}' for k, v in setting]
+def _label(setting: Setting, shown: Optional[Sequence[str]] = None) -> str:
+    items = [f'{k}={v}' for k, v in setting if shown is None or k in shown]
     return ' '.join(items) or '(defaults)'
+
+
+def varying_keys(rows: List[Dict[str, Any]]) -> List[str]:
+    r"""The override keys whose value differs between settings (the others
+    are common to all rows)."""
+    values: Dict[str, set] = {}
+    for row in rows:
+        for key, value in row['setting']:
+            values.setdefault(key, set()).add(value)
+    return [k for k, v in values.items()
+            if len(v) > 1 or any(k not in dict(r['setting']) for r in rows)]
+
+
+def common_overrides(rows: List[Dict[str, Any]]) -> str:
+    r"""The overrides shared by every setting, as one line."""
+    shown = varying_keys(rows)
+    return _label(rows[0]['setting'], [
+        k for k, _ in rows[0]['setting'] if k not in shown
+    ]) if rows else ''
 
 
 def to_markdown(rows: List[Dict[str, Any]], split: str = 'test',
@@ -171,8 +190,9 @@ def to_markdown(rows: List[Dict[str, Any]], split: str = 'test',
     head += ['s/epoch'] if timed else []
     lines = ['| ' + ' | '.join(head) + ' |',
              '|' + '---|' * len(head)]
+    shown = varying_keys(rows)
     for row in rows:
-        cells = [_label(row['setting']), str(row['n'])]
+        cells = [_label(row['setting'], shown), str(row['n'])]
         for m in cols:
             if m not in row['mean']:
                 cells.append('–')
@@ -219,6 +239,7 @@ def plot(rows: List[Dict[str, Any]], path: str,
         raise ImportError("'report' figures need matplotlib (pip install "
                           "matplotlib)") from e
     metrics = [m for m in metrics if any(m in r['mean'] for r in rows)]
+    shown = varying_keys(rows)
     fig, axes = plt.subplots(1, len(metrics), squeeze=False,
                              figsize=(5 * len(metrics), 3.8))
     for ax, metric in zip(axes[0], metrics):
@@ -229,7 +250,8 @@ def plot(rows: List[Dict[str, Any]], path: str,
                 if metric not in row['mean'] or x_key not in items:
                     continue
                 x = float(items.pop(x_key))
-                lines.setdefault(_label(tuple(items.items())), []).append(
+                lines.setdefault(_label(tuple(items.items()), shown),
+                                 []).append(
                     (x, row['mean'][metric], row['std'][metric]))
             for label, pts in sorted(lines.items()):
                 pts.sort()
@@ -238,23 +260,22 @@ def plot(rows: List[Dict[str, Any]], path: str,
                             capsize=3, label=label)
             ax.set_xlabel(x_key)
         else:
-            shown = [r for r in rows if metric in r['mean']]
-            ax.bar(range(len(shown)), [r['mean'][metric] for r in shown],
-                   yerr=[r['std'][metric] for r in shown], capsize=3,
+            bars = [r for r in rows if metric in r['mean']]
+            ax.bar(range(len(bars)), [r['mean'][metric] for r in bars],
+                   yerr=[r['std'][metric] for r in bars], capsize=3,
                    color=['tab:gray' if r['base'] else 'tab:blue'
-                          for r in shown])
-            ax.set_xticks(range(len(shown)))
-            ax.set_xticklabels([_label(r['setting']) for r in shown],
+                          for r in bars])
+            ax.set_xticks(range(len(bars)))
+            ax.set_xticklabels([_label(r['setting'], shown) for r in bars],
                                rotation=30, ha='right', fontsize=7)
-            low = min(r['mean'][metric] - r['std'][metric] for r in shown)
+            low = min(r['mean'][metric] - r['std'][metric] for r in bars)
             ax.set_ylim(bottom=max(0.0, 0.9 * low))
         ax.set_ylabel(_short(metric))
         ax.set_title(_short(metric))
         ax.grid(alpha=0.3)
     if x_key is not None:
         axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches='tight')
     plt.close(fig)
     return path
 
@@ -285,7 +306,8 @@ def report(folder: str, out_dir: Optional[str] = None, split: str = 'test',
                  figure=osp.join(out_dir, 'report.png'))
     table = to_markdown(rows, split)
     with open(paths['markdown'], 'w') as f:
-        f.write(f'# Report: {osp.abspath(folder)}\n\n{table}')
+        f.write(f'# Report: {osp.abspath(folder)}\n\nCommon overrides: '
+                f'`{common_overrides(rows)}`\n\n{table}')
     with open(paths['summary'], 'w') as f:
         json.dump([dict(r, setting=dict(r['setting'])) for r in rows], f,
                   indent=1)
