@@ -16,7 +16,9 @@ from rlmrec_pyg.nn.conv.bipartite_adjacency import BipartiteAdjacency
 class _CSRMatmul(torch.autograd.Function):
     r"""Computes :obj:`adj_t @ x` with a backward pass :obj:`adj @ grad`
     that reuses a precomputed CSR transpose :obj:`adj` (the autograd of
-    :obj:`torch.sparse.mm` on CSR inputs is slow on CPU)."""
+    :obj:`torch.sparse.mm` on CSR inputs is slow on CPU). No gradient flows
+    into the adjacency values: use the :obj:`edge_index` or
+    :class:`SparseTensor` form for learnable edge weights."""
     @staticmethod
     def forward(ctx: Any, adj_t: Tensor, adj: Tensor, x: Tensor) -> Tensor:
         ctx.adj = adj
