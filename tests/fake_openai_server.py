@@ -8,7 +8,8 @@ Faults (``FAULTS``): ``'429'`` (with ``Retry-After``), ``'500'``,
 ``'malformed'`` (content that is not JSON), ``'fenced'`` (valid JSON in a
 code fence), ``'prose'`` (JSON after leading prose), ``'empty'`` (empty
 content). They come from :obj:`script` (consumed in order, one per chat
-request) or, with :obj:`fault_rate`, from a hash of the prompt and its
+request; ``'429'`` and ``'500'`` also for embeddings) or, with
+:obj:`fault_rate`, from a hash of the prompt and its
 attempt number: a chosen prompt gets faults on its first one or two
 attempts, so that a client with retries always finishes.
 """
@@ -214,7 +215,14 @@ def _handler(server: FakeOpenAIServer) -> type:
                         server.in_flight -= 1
                 return
             if self.path.endswith('/embeddings'):
-                server.requests.append(dict(path='embeddings', pid=None))
+                with server.lock:
+                    fault = server.script.pop(0) if server.script else None
+                server.requests.append(dict(path='embeddings', pid=None,
+                                            fault=fault))
+                if fault in ('429', '500'):
+                    return self._send(int(fault), {'error': {
+                        'message': f'fault {fault}'
+                    }}, {'Retry-After': server.retry_after})
                 return self._send(200, server.embed(json.loads(raw)))
             if self.path.endswith('/files'):
                 msg = email.parser.BytesParser().parsebytes(

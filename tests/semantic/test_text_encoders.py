@@ -69,6 +69,16 @@ def test_openai_embeddings(model, dimensions, dim):
     assert repr(encoder) == f"OpenAIEmbeddingEncoder('{model}')"
 
 
+def test_openai_embeddings_are_retried():
+    with FakeOpenAIServer(script=['429', '500']) as server:
+        encoder = OpenAIEmbeddingEncoder('text-embedding-3-small', 4,
+                                         server.url, api_key='sk-x',
+                                         max_retries=2)
+        out = encoder.encode(['a', 'b'])
+    assert out.shape == (2, 4)
+    assert [r['fault'] for r in server.requests] == ['429', '500', None]
+
+
 def test_openai_embedding_errors():
     with pytest.raises(ValueError, match="'dimensions' is not supported"):
         OpenAIEmbeddingEncoder('text-embedding-ada-002', dimensions=8)
