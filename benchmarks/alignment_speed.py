@@ -24,12 +24,23 @@ import torch
 
 from rlmrec_pyg.data import BPRSampler, RLMRecDataset
 from rlmrec_pyg.nn import (ContrastiveAlignment, MaskedGenerativeAlignment,
-                           bpr_loss, l2_reg)
+                           bpr_loss, info_nce, l2_reg)
 from rlmrec_pyg.nn.embedding import NodeEmbedding
 from rlmrec_pyg.nn.models import LightGCN
 from rlmrec_pyg.typing import EDGE, ITEM, USER
 
 BATCH, DIM = 4096, 32
+
+
+class OfficialCostCon(ContrastiveAlignment):
+    r"""The same loss as :class:`ContrastiveAlignment`, computed the
+    official way: every batch projects **all** user and item profiles and
+    then indexes them (spec §10 #8). A side-by-side cost reference."""
+    def _group_losses(self, nt, z, sem, groups):
+        key = self.projector(sem)  # all rows, as *_plus.py
+        if self.negatives_of(nt) == 'all':
+            return [info_nce(z[i], key, i, self.temperature) for i in groups]
+        return [info_nce(z[i], key[i], None, self.temperature) for i in groups]
 
 
 def build(variant: str, data, sem: int) -> Dict:
@@ -40,7 +51,9 @@ def build(variant: str, data, sem: int) -> Dict:
     if variant.startswith('con'):
         neg = 'in_batch' if 'in_batch' in variant else {
             USER: 'all', ITEM: 'in_batch'}
-        model = ContrastiveAlignment(encoder, sem, DIM, 0.2, neg, bf16=bf16)
+        cls = OfficialCostCon if 'official' in variant else \
+            ContrastiveAlignment
+        model = cls(encoder, sem, DIM, 0.2, neg, bf16=bf16)
     elif variant.startswith('gen'):
         model = MaskedGenerativeAlignment(encoder, DIM, sem, DIM, 0.15, 0.5,
                                           bf16=bf16)
@@ -105,7 +118,8 @@ def main() -> None:
     parser.add_argument('--sem-channels', type=int, nargs='+',
                         default=[1536, 384])
     parser.add_argument('--variants', nargs='+', default=[
-        'base', 'con', 'con_in_batch', 'gen', 'con_bf16', 'gen_bf16'])
+        'base', 'con', 'con_official_cost', 'con_in_batch', 'gen', 'con_bf16',
+        'gen_bf16'])
     parser.add_argument('--rounds', type=int, default=8)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--batches', type=int, default=None,
