@@ -49,7 +49,7 @@ def test_all_profiles_complete_under_faults(tmp_path):
 
 def test_concurrency_is_bounded(tmp_path):
     data = review_data(num_users=2, num_items=12)
-    with FakeOpenAIServer(latency=0.05) as server:
+    with FakeOpenAIServer(latency=0.2) as server:
         OpenAIProfiler(**profiler_kwargs(server.url, str(tmp_path),
                                          max_concurrency=3))(data)
     assert server.max_in_flight == 3
