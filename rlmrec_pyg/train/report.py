@@ -18,6 +18,8 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +316,32 @@ def report(folder: str, out_dir: Optional[str] = None, split: str = 'test',
     plot(rows, paths['figure'], x_key=x_key)
     log.info(f'Report written to {out_dir}')
     return paths
+
+
+class ReportCallback(Callback):
+    r"""A Hydra callback that writes :func:`report` into the sweep folder
+    when a multirun ends and logs the table, so one command runs a study
+    and prints its comparison:
+
+    .. code-block:: yaml
+
+        hydra:
+          callbacks:
+            report:
+              _target_: rlmrec_pyg.train.report.ReportCallback
+
+    Args:
+        split (str, optional): :obj:`"test"` or :obj:`"val"`.
+            (default: :obj:`"test"`)
+    """
+    def __init__(self, split: str = 'test') -> None:
+        self.split = split
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = str(config.hydra.sweep.dir)
+        paths = report(folder, split=self.split)
+        with open(paths['markdown']) as f:
+            log.info(f'Report of {folder}:\n{f.read()}')
 
 
 def main(argv: Optional[List[str]] = None) -> None:
