@@ -179,4 +179,3 @@ def test_experiment_runs_one_epoch(name, tmp_path):
     out = run(cfg)
     assert math.isfinite(out['test/recall@20'])
     assert osp.isfile(tmp_path / 'metrics.json')
-
