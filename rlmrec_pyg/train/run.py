@@ -17,7 +17,7 @@ from torch_geometric.data import HeteroData
 from rlmrec_pyg.nn import NodeEmbedding
 from rlmrec_pyg.train.trainer import Trainer
 from rlmrec_pyg.train.studies import (load_pretrained, prepare_data,
-                                     pretrain_then_finetune)
+                                      pretrain_then_finetune)
 from rlmrec_pyg.typing import USER
 
 log = logging.getLogger(__name__)
