@@ -1,3 +1,4 @@
+import csv
 import json
 import math
 import os
@@ -62,6 +63,12 @@ def test_multirun_report_and_no_key_leak(tmp_path):
             metrics = json.load(f)
         assert set(metrics['test']) >= {'recall@20', 'ndcg@5'}
         assert osp.isfile(sweep / run_dir / 'best.pt')
+        with open(sweep / run_dir / 'history.csv') as f:
+            rows = list(csv.DictReader(f))
+        # Validations after epochs 0 and 1 (debug=fast: eval_every=1).
+        assert [int(r['epoch']) for r in rows] == [0, 1]
+        assert all(0 <= float(r['val/recall@20']) <= 1 and
+                   math.isfinite(float(r['loss'])) for r in rows)
     # The saved config keeps the key as an interpolation only.
     with open(sweep / '0' / '.hydra' / 'config.yaml') as f:
         assert '${oc.env:OPENAI_API_KEY,null}' in f.read()
@@ -152,6 +159,11 @@ def test_noise_and_pretrained_init(tmp_path):
 
     out = run(get_cfg(tmp_path, ['trainer.max_epochs=1']))
     assert math.isfinite(out['test/recall@20'])
+    with open(tmp_path / 'history.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and rows[0]['epoch'] == '0'
+    assert math.isclose(float(rows[0]['val/recall@20']),
+                        out['val/recall@20'], abs_tol=1e-4)
     emb = NodeEmbedding({USER: 60, ITEM: 80}, 32)
     load_pretrained(str(tmp_path / 'best.pt'), emb)
     saved = torch.load(tmp_path / 'best.pt', weights_only=False)

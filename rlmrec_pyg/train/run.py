@@ -15,6 +15,7 @@ from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.nn import NodeEmbedding
+from rlmrec_pyg.train.history import csv_history
 from rlmrec_pyg.train.trainer import Trainer
 from rlmrec_pyg.train.studies import (load_pretrained, prepare_data,
                                       pretrain_then_finetune)
@@ -75,8 +76,9 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     trainer = Trainer(**trainer_kwargs, alignment_weight=weight,
                       checkpoint_path=osp.join(cfg.output_dir, 'best.pt'),
                       seed=cfg.seed)
-    result = trainer.fit(model, embedding, data, optimizer,
-                         resume=bool(cfg.resume))
+    with csv_history(osp.join(cfg.output_dir, 'history.csv')):
+        result = trainer.fit(model, embedding, data, optimizer,
+                             resume=bool(cfg.resume))
     with open(osp.join(cfg.output_dir, 'metrics.json'), 'w') as f:
         json.dump(result, f, indent=2)
     flat: Dict[str, Any] = {
