@@ -23,8 +23,13 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from rlmrec_pyg.data import BPRSampler, RLMRecDataset
-from rlmrec_pyg.nn import (ContrastiveAlignment, MaskedGenerativeAlignment,
-                           bpr_loss, info_nce, l2_reg)
+from rlmrec_pyg.nn import (
+    ContrastiveAlignment,
+    MaskedGenerativeAlignment,
+    bpr_loss,
+    info_nce,
+    l2_reg,
+)
 from rlmrec_pyg.nn.embedding import NodeEmbedding
 from rlmrec_pyg.nn.models import LightGCN
 from rlmrec_pyg.typing import EDGE, ITEM, USER

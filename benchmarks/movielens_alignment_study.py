@@ -32,8 +32,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch_geometric import seed_everything
 
-from rlmrec_pyg.nn import (ContrastiveAlignment, LightGCN,
-                           MaskedGenerativeAlignment, NodeEmbedding)
+from rlmrec_pyg.nn import (
+    ContrastiveAlignment,
+    LightGCN,
+    MaskedGenerativeAlignment,
+    NodeEmbedding,
+)
 from rlmrec_pyg.train import Trainer
 from rlmrec_pyg.train.studies import prepare_data, shuffle_semantic
 from rlmrec_pyg.typing import USER

@@ -10,8 +10,11 @@ Runs in seconds on a random text-attributed graph:
 import torch
 from torch_geometric.nn import GraphSAGE, to_hetero
 
-from rlmrec_pyg.nn import (ContrastiveAlignment, MaskedGenerativeAlignment,
-                           bpr_loss)
+from rlmrec_pyg.nn import (
+    ContrastiveAlignment,
+    MaskedGenerativeAlignment,
+    bpr_loss,
+)
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import evaluate
 

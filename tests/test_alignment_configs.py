@@ -8,8 +8,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from rlmrec_pyg.nn import (GCCF, ContrastiveAlignment, LightGCN,
-                           MaskedGenerativeAlignment)
+from rlmrec_pyg.nn import (
+    GCCF,
+    ContrastiveAlignment,
+    LightGCN,
+    MaskedGenerativeAlignment,
+)
 from rlmrec_pyg.train.run import run
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))

@@ -13,6 +13,7 @@ from rlmrec_pyg.nn.alignment_base import (
     IndexGroups,
     _Alignment,
     _as_groups,
+    _check_channels,
     _encoder_repr,
     _Projector,
 )
@@ -213,10 +214,7 @@ class MaskedGenerativeAlignment(_Alignment):
                  bf16: bool = False) -> None:
         super().__init__(encoder, sem_channels, out_channels, temperature,
                          bf16)
-        if not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(f"'in_channels' must be a positive int in "
-                             f"'{self.__class__.__name__}' (got "
-                             f"{in_channels!r})")
+        _check_channels(in_channels, 'in_channels', self)
         if not isinstance(mask_ratio, (int, float)) or not 0 < mask_ratio < 1:
             raise ValueError(f"'mask_ratio' must lie in (0, 1) in "
                              f"'{self.__class__.__name__}' (got "

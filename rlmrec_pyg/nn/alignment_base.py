@@ -42,6 +42,14 @@ def _check_positive(value: float, name: str, owner: Module) -> None:
                          f"'{owner.__class__.__name__}' (got {value})")
 
 
+def _check_channels(value: int, name: str, owner: Module) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"'{name}' must be an int in "
+                        f"'{owner.__class__.__name__}' (got "
+                        f"{type(value).__name__})")
+    _check_positive(value, name, owner)
+
+
 def _encoder_repr(encoder: Module) -> str:
     text = repr(encoder)
     return text if '\n' not in text else f'{encoder.__class__.__name__}(...)'
@@ -58,13 +66,8 @@ class _Alignment(Module):
             raise TypeError(f"'encoder' must be a 'torch.nn.Module' in "
                             f"'{self.__class__.__name__}' (got "
                             f"{type(encoder).__name__})")
-        for name, value in (('sem_channels', sem_channels),
-                            ('out_channels', out_channels)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"'{name}' must be an int in "
-                                f"'{self.__class__.__name__}' (got "
-                                f"{type(value).__name__})")
-            _check_positive(value, name, self)
+        _check_channels(sem_channels, 'sem_channels', self)
+        _check_channels(out_channels, 'out_channels', self)
         _check_positive(temperature, 'temperature', self)
         self.encoder = encoder
         self.sem_channels = sem_channels

@@ -8,7 +8,11 @@ from torch.nn import Module, ModuleDict
 from torch_geometric.nn.inits import reset
 from torch_geometric.typing import EdgeType, NodeType
 
-from rlmrec_pyg.nn.alignment_base import _encoder_repr, _Projector
+from rlmrec_pyg.nn.alignment_base import (
+    _check_channels,
+    _encoder_repr,
+    _Projector,
+)
 
 
 def _check_sem(sem_dict: Any, x_dict: Dict[NodeType, Tensor],
@@ -68,13 +72,8 @@ class KAR(Module):
                  out_channels: Optional[int] = None,
                  node_types: Sequence[NodeType] = ('user', 'item')) -> None:
         super().__init__()
-        for name, value in (('sem_channels', sem_channels),
-                            ('in_channels', in_channels)):
-            if isinstance(value, bool) or not isinstance(value,
-                                                         int) or value <= 0:
-                raise ValueError(f"'{name}' must be a positive int in "
-                                 f"'{self.__class__.__name__}' (got "
-                                 f"{value!r})")
+        _check_channels(sem_channels, 'sem_channels', self)
+        _check_channels(in_channels, 'in_channels', self)
         self.encoder = encoder
         self.sem_channels = sem_channels
         self.in_channels = in_channels

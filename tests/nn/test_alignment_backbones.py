@@ -2,8 +2,13 @@ import pytest
 import torch
 from alignment_helpers import id_embeddings
 
-from rlmrec_pyg.nn import (GCCF, SGL, ContrastiveAlignment, LightGCN,
-                           MaskedGenerativeAlignment)
+from rlmrec_pyg.nn import (
+    GCCF,
+    SGL,
+    ContrastiveAlignment,
+    LightGCN,
+    MaskedGenerativeAlignment,
+)
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.typing import ITEM, USER
 

@@ -33,7 +33,7 @@ def test_kar_feeds_semantics_as_input_features():
         model(x_dict, data.edge_index_dict, {USER: data[USER].sem_emb})
     with pytest.raises(TypeError, match="'sem_dict' must be a dict"):
         model(x_dict, data.edge_index_dict, None)
-    with pytest.raises(ValueError, match="'in_channels' must be a positive"):
+    with pytest.raises(ValueError, match="'in_channels' must be positive"):
         KAR(encoder, 12, 0)
 
 
