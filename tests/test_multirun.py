@@ -224,3 +224,16 @@ def test_report_values(tmp_path):
     assert osp.getsize(paths['figure']) > 1000  # noise_ratio on the x-axis
     with pytest.raises(ValueError, match="No run with a 'metrics.json'"):
         report(str(tmp_path / 'pretrain'))
+
+
+def test_report_without_matplotlib(tmp_path, monkeypatch):
+    run_dir = tmp_path / '0'
+    (run_dir / '.hydra').mkdir(parents=True)
+    (run_dir / '.hydra' / 'overrides.yaml').write_text('- seed=1\n')
+    (run_dir / 'metrics.json').write_text(json.dumps(
+        dict(test={'recall@20': 0.1})))
+    monkeypatch.setitem(sys.modules, 'matplotlib', None)
+    paths = report(str(tmp_path))
+    assert 'figure' not in paths and not osp.exists(tmp_path / 'report.png')
+    with open(paths['markdown']) as f:
+        assert '| (defaults) | 1 | 0.1000 ± 0.0000 |' in f.read()

@@ -285,8 +285,9 @@ def plot(rows: List[Dict[str, Any]], path: str,
 def report(folder: str, out_dir: Optional[str] = None, split: str = 'test',
            x_key: Optional[str] = None) -> Dict[str, str]:
     r"""Reads the runs below :obj:`folder` and writes :obj:`report.md`,
-    :obj:`summary.json` and :obj:`report.png` into :obj:`out_dir` (default:
-    :obj:`folder`). Returns the paths written.
+    :obj:`summary.json` and :obj:`report.png` (when matplotlib is
+    installed) into :obj:`out_dir` (default: :obj:`folder`). Returns the
+    paths written.
 
     Args:
         folder (str): A multirun folder (or any folder with runs below it).
@@ -313,7 +314,11 @@ def report(folder: str, out_dir: Optional[str] = None, split: str = 'test',
     with open(paths['summary'], 'w') as f:
         json.dump([dict(r, setting=dict(r['setting'])) for r in rows], f,
                   indent=1)
-    plot(rows, paths['figure'], x_key=x_key)
+    try:
+        plot(rows, paths['figure'], x_key=x_key)
+    except ImportError as e:  # the table does not need matplotlib
+        log.warning(f'No figure: {e}')
+        del paths['figure']
     log.info(f'Report written to {out_dir}')
     return paths
 
