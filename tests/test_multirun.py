@@ -52,7 +52,9 @@ def test_multirun_report_and_no_key_leak(tmp_path):
             '-m', 'debug=fast', 'dataset.with_text=true', 'semantic=openai',
             f'semantic.encoder.base_url={server.url}',
             'alignment=none,contrastive', 'seed=1,2',
-            'trainer.max_epochs=2', f'hydra.sweep.dir={sweep}'
+            'trainer.max_epochs=2', f'hydra.sweep.dir={sweep}',
+            '+hydra.callbacks.report._target_='
+            'rlmrec_pyg.train.report.ReportCallback'
         ], tmp_path, OPENAI_API_KEY=SECRET)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert any(r['path'] == 'embeddings' for r in server.requests)
@@ -73,6 +75,9 @@ def test_multirun_report_and_no_key_leak(tmp_path):
     with open(sweep / '0' / '.hydra' / 'config.yaml') as f:
         assert '${oc.env:OPENAI_API_KEY,null}' in f.read()
 
+    # ReportCallback wrote and logged the table when the multirun ended.
+    assert 'Report of' in proc.stdout + proc.stderr
+    assert osp.isfile(sweep / 'report.md')
     paths = report(str(sweep))
     with open(paths['markdown']) as f:
         table = f.read()
