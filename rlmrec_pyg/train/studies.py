@@ -189,10 +189,11 @@ def _window(cfg: DictConfig) -> Optional[Sequence[float]]:
 def prepare_data(data: HeteroData, cfg: DictConfig,
                  align: bool) -> HeteroData:
     r"""Applies the study options of a run config to :obj:`data`, in order:
-    :obj:`time_window` (RQ4), :obj:`noise_ratio` (RQ3, seeded by
-    :obj:`seed`), semantic vectors from :obj:`cfg.semantic` when
-    :obj:`align` (checked first, see :func:`check_semantic_source`) and
-    :obj:`shuffle_semantic` (RQ2)."""
+    :obj:`time_window` (RQ4), semantic vectors from :obj:`cfg.semantic`
+    when :obj:`align` (checked first, see :func:`check_semantic_source`;
+    profiles see the window's clean training interactions),
+    :obj:`noise_ratio` (RQ3, seeded by :obj:`seed`; noise reaches the graph
+    only, as in the paper) and :obj:`shuffle_semantic` (RQ2)."""
     name = dataset_name(cfg)
     window = _window(cfg)
     if align:
@@ -202,15 +203,15 @@ def prepare_data(data: HeteroData, cfg: DictConfig,
                          "'alignment=contrastive' or 'alignment=generative')")
     if window is not None:
         data = time_window(data, *window)
+    if align and cfg.get('semantic') is not None:
+        log.info(f"Instantiating semantic <{cfg.semantic._target_}>")
+        data = instantiate(cfg.semantic)(data)
     ratio = float(cfg.get('noise_ratio') or 0.0)
     if ratio > 0:
         before = data[EDGE].edge_index.size(1)
         data = add_noise_interactions(data, ratio, seed=int(cfg.seed))
         log.info(f"Added {data[EDGE].edge_index.size(1) - before} noise "
                  f"interactions (ratio {ratio})")
-    if align and cfg.get('semantic') is not None:
-        log.info(f"Instantiating semantic <{cfg.semantic._target_}>")
-        data = instantiate(cfg.semantic)(data)
     if align and cfg.get('shuffle_semantic'):
         log.info('Shuffling the semantic vectors (ablation)')
         data = shuffle_semantic(data, seed=int(cfg.seed))
