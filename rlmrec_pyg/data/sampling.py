@@ -39,7 +39,9 @@ class BPRSampler:
         if num_items <= 0:
             raise ValueError(f"'num_items' must be positive in "
                              f"'{self.__class__.__name__}' (got {num_items})")
-        edge_index = edge_index.long()
+        # Triples are drawn on the CPU: one seed, the same triples on every
+        # device (the training loop moves each batch to the model).
+        edge_index = edge_index.long().cpu()
         if edge_index.numel() > 0 and int(edge_index[1].max()) >= num_items:
             raise ValueError(f"'edge_index' holds item id "
                              f"{int(edge_index[1].max())} but 'num_items' is "

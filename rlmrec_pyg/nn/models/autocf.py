@@ -231,7 +231,9 @@ class AutoCF(Module):
         count = deg + (agg(deg) - deg) - deg
         sub = (first + second) / (count + 1e-8)
         cos = (F.normalize(sub) * F.normalize(x)).sum(dim=-1)
-        u = torch.rand(num_nodes, generator=generator, device=x.device)
+        # Random numbers on the generator's device, then moved to x's.
+        rng = generator.device if generator is not None else x.device
+        u = torch.rand(num_nodes, generator=generator, device=rng).to(x.device)
         u = u.masked_fill(u == 0, 1e-8)
         noisy = F.logsigmoid(cos) - (-u.log()).log()  # + Gumbel noise
         seeds = noisy.detach().topk(min(self.num_seeds, num_nodes)).indices
@@ -241,10 +243,11 @@ class AutoCF(Module):
         pool = torch.cat([
             masked,
             torch.randint(num_nodes, (num_pool, ), generator=generator,
-                          device=x.device)
+                          device=rng).to(x.device)
         ]).unique()
         pair = pool[torch.randint(pool.numel(), (2, row.numel()),
-                                  generator=generator, device=x.device)]
+                                  generator=generator,
+                                  device=rng).to(x.device)]
         loop = torch.arange(num_nodes, device=x.device).repeat(2, 1)
         decoder = torch.cat([
             pair, pair.flip(0), loop,
