@@ -4,10 +4,11 @@ semantic vectors (the official ada-002 vectors are not public).
 
 Every variant uses its official amazon yml (``conf/experiment/*_amazon``):
 batch 4096, Adam 1e-3, L2 over all parameters, and each backbone's own SSL
-objective. The loop below (:class:`SSLEpoch`) is the official one including
-the AutoCF protocol (spec §5.6): every ``resample_every`` batches
-``sample_graph`` + infomax, ``recommendation_loss`` instead of BPR, and the
-SSL term on the masked input for Gen. All variants run one epoch per round,
+objective. The loop is the library's :func:`~rlmrec_pyg.train.train_epoch`, the
+official one including the AutoCF protocol (spec §5.6): every
+``resample_every`` batches ``sample_graph`` + infomax,
+``recommendation_loss`` instead of BPR, and the SSL term on the masked
+input for Gen. All variants run one epoch per round,
 interleaved (machine noise hits all alike); the median is reported, as wall
 seconds and as process CPU seconds (on a loaded shared machine, CPU seconds
 with ``--threads 1`` approximate the uncontended single-thread wall time).
@@ -18,21 +19,20 @@ with ``--threads 1`` approximate the uncontended single-thread wall time).
         benchmarks/bench_ssl_backbones.py --rounds 3
 """
 import argparse
-import inspect
 import os
 import statistics
 import tempfile
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data import BPRSampler, RLMRecDataset
-from rlmrec_pyg.nn import NodeEmbedding, bpr_loss, l2_reg
+from rlmrec_pyg.nn import NodeEmbedding
+from rlmrec_pyg.train import train_epoch
 from rlmrec_pyg.train.run import _build_model
 from rlmrec_pyg.typing import EDGE, ITEM, USER
 
@@ -43,76 +43,21 @@ VARIANTS = ['base', 'contrastive', 'generative']
 
 
 class SSLEpoch:
-    r"""One epoch of the official loop for any backbone (SSL hooks used
-    when present). State that spans batches (AutoCF's sampled graphs) lives
-    here, never in the model."""
+    r"""One epoch of the library's loop (:func:`rlmrec_pyg.train.train_epoch`,
+    every SSL / AutoCF hook included) with the state of one variant."""
     def __init__(self, model: torch.nn.Module, embedding: NodeEmbedding,
                  data: HeteroData, optimizer: torch.optim.Optimizer,
-                 lambda_reg: float, alignment_weight: float = 0.0,
-                 sem_dict: Optional[Dict[str, Tensor]] = None) -> None:
+                 lambda_reg: float, alignment_weight: float = 0.0) -> None:
         self.model, self.embedding, self.data = model, embedding, data
         self.optimizer, self.lambda_reg = optimizer, lambda_reg
-        self.alignment_weight, self.sem_dict = alignment_weight, sem_dict
-        self.encoder = getattr(model, 'encoder', model)
-        self.params = list(model.parameters()) + list(embedding.parameters())
-
-    def step(self, i: int, user: Tensor, pos: Tensor, neg: Tensor,
-             generator: torch.Generator) -> float:
-        model, encoder, data = self.model, self.encoder, self.data
-        self.optimizer.zero_grad()
-        x_dict = self.embedding()
-        extra = None
-        if hasattr(encoder, 'sample_graph'):
-            if i % encoder.resample_every == 0:
-                self.graph, extra = encoder.sample_graph(
-                    x_dict, data.edge_index_dict, generator)
-            graph = self.graph
-        else:
-            graph = data.edge_index_dict
-        kwargs: Dict[str, Dict[str, Tensor]] = {}
-        items = [pos] if hasattr(encoder, 'sample_graph') else [pos, neg]
-        index: Dict[str, object] = {USER: [user], ITEM: items}
-        if hasattr(model, 'sample_mask'):
-            num = {nt: x.size(0) for nt, x in x_dict.items()}
-            mask = model.sample_mask(num, generator=generator)
-            z = model(x_dict, graph, mask)
-            index, kwargs = mask, dict(mask_dict=mask)
-        else:
-            z = model(x_dict, graph)
-        if hasattr(encoder, 'recommendation_loss'):
-            loss = encoder.recommendation_loss(z, user, pos)
-        else:
-            z_user = z[USER][user]
-            loss = bpr_loss((z_user * z[ITEM][pos]).sum(-1),
-                            (z_user * z[ITEM][neg]).sum(-1))
-        loss = loss + l2_reg(self.params, self.lambda_reg)
-        if hasattr(model, 'ssl_loss'):
-            if 'z_dict' in inspect.signature(encoder.ssl_loss).parameters:
-                kwargs['z_dict'] = z  # AutoCF: reuse the forward
-            loss = loss + model.ssl_loss(x_dict, graph, {
-                USER: user,
-                ITEM: [pos, neg]
-            }, **kwargs)
-        if self.alignment_weight > 0:
-            loss = loss + self.alignment_weight * model.alignment_loss(
-                z, self.sem_dict, index)
-        if extra is not None:
-            loss = loss + extra
-        loss.backward()
-        self.optimizer.step()
-        return float(loss)
+        self.alignment_weight = alignment_weight
 
     def run(self, sampler: BPRSampler, generator: torch.Generator,
             batch_size: int = 4096) -> float:
-        self.model.train()
-        user, pos, neg = sampler.sample(generator=generator)
-        losses = []
-        for i, start in enumerate(range(0, user.numel(), batch_size)):
-            end = start + batch_size
-            losses.append(
-                self.step(i, user[start:end], pos[start:end], neg[start:end],
-                          generator))
-        return sum(losses) / len(losses)
+        return train_epoch(self.model, self.embedding, self.data,
+                           self.optimizer, sampler, batch_size,
+                           self.lambda_reg, 'all', self.alignment_weight,
+                           generator)['loss']
 
 
 def experiment(name: str):
@@ -123,17 +68,19 @@ def experiment(name: str):
     return cfg
 
 
-def build(name: str, data: HeteroData, sem_dict: Dict[str, Tensor]):
+def build(name: str, data: HeteroData) -> SSLEpoch:
     cfg = experiment(name)
     dim = int(cfg.model.embedding_dim)
     embedding = NodeEmbedding({nt: data[nt].num_nodes
                                for nt in (USER, ITEM)}, dim)
     model = _build_model(cfg, data, dim)
+    device = data[EDGE].edge_index.device
+    model, embedding = model.to(device), embedding.to(device)
     params = list(model.parameters()) + list(embedding.parameters())
     optimizer = torch.optim.Adam(params, lr=1e-3)
     weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
     return SSLEpoch(model, embedding, data, optimizer,
-                    float(cfg.trainer.lambda_reg), weight, sem_dict)
+                    float(cfg.trainer.lambda_reg), weight)
 
 
 def main() -> None:
@@ -144,6 +91,7 @@ def main() -> None:
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as root:
@@ -153,13 +101,14 @@ def main() -> None:
         data[nt].sem_emb = torch.nn.functional.normalize(
             torch.randn(data[nt].num_nodes, args.sem_channels, generator=gen),
             dim=-1)
+    data = data.to(args.device)
     sampler = BPRSampler(data[EDGE].edge_index, data[ITEM].num_nodes)
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, '
           f'users {data[USER].num_nodes}, items {data[ITEM].num_nodes}, '
           f'train {data[EDGE].edge_index.size(1)}, d_s {args.sem_channels}')
     torch.manual_seed(0)
     names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
-    loops = {n: build(n, data, data.sem_emb_dict) for n in names}
+    loops = {n: build(n, data) for n in names}
     times: Dict[str, List[float]] = {n: [] for n in names}
     cpu: Dict[str, List[float]] = {n: [] for n in names}
     for r in range(-args.warmup, args.rounds):  # r < 0: warm-up, untimed

@@ -16,13 +16,6 @@ from rlmrec_pyg.train import Trainer
 from rlmrec_pyg.train.run import run
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))
-#: Experiment files that fail on the fake graph because of a known bug.
-KNOWN_BUGS = {
-    # mask_ratio 0.01 of 140 fake nodes masks one node, a user: the
-    # generative loss then raises "'index_dict' selects no node of type
-    # 'item'" instead of skipping the empty type.
-    'simgcl_generative_yelp': 'MaskedGenerativeAlignment: no masked item',
-}
 
 
 def names(group):
@@ -164,10 +157,7 @@ def test_bad_overrides_fail_at_compose():
         get_cfg(['model=lightgnc'])
 
 
-@pytest.mark.parametrize('name', [
-    pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BUGS[n]))
-    if n in KNOWN_BUGS else n for n in names('experiment')
-])
+@pytest.mark.parametrize('name', names('experiment'))
 def test_experiment_runs_one_epoch(name, tmp_path):
     cfg = get_cfg([f'experiment={name}', 'debug=fast'])
     with open_dict(cfg):

@@ -318,7 +318,8 @@ class MaskedGenerativeAlignment(_Alignment):
         """
         rows: List[Tensor] = []
         sems: List[Tensor] = []
-        for nt, groups in _as_groups(index_dict, self).items():
+        for nt, groups in _as_groups(index_dict, self,
+                                     skip_empty=True).items():
             z, sem = self._rows(nt, z_dict, sem_dict)
             index = torch.cat(groups)
             rows.append(z[index])

@@ -114,8 +114,10 @@ class _Alignment(Module):
         return [z, sem.to(z.dtype)]
 
 
-def _as_groups(index_dict: Dict[NodeType, IndexGroups],
-               owner: Module) -> Dict[NodeType, List[Tensor]]:
+def _as_groups(index_dict: Dict[NodeType, IndexGroups], owner: Module,
+               skip_empty: bool = False) -> Dict[NodeType, List[Tensor]]:
+    # skip_empty: drop node types that select nothing (a random mask may
+    # hit one type only) instead of raising; at least one must remain.
     name = owner.__class__.__name__
     if not isinstance(index_dict, dict) or len(index_dict) == 0:
         raise ValueError(f"'index_dict' must be a non-empty dict in '{name}' "
@@ -133,6 +135,11 @@ def _as_groups(index_dict: Dict[NodeType, IndexGroups],
             index.long() for index in groups
         ]
         if sum(index.numel() for index in out[nt]) == 0:
+            if skip_empty:
+                del out[nt]
+                continue
             raise ValueError(f"'index_dict' selects no node of type '{nt}' "
                              f"in '{name}'")
+    if not out:
+        raise ValueError(f"'index_dict' selects no node in '{name}'")
     return out

@@ -12,6 +12,7 @@ from torch_geometric.metrics import (
     LinkPredRecall,
 )
 
+from rlmrec_pyg.train.loop import sem_inputs
 from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER, VAL_INDEX
 
 SPLITS = {'val': VAL_INDEX, 'test': TEST_INDEX}
@@ -147,7 +148,8 @@ def evaluate(model: Module, embedding: Module, data: HeteroData,
     store = data[EDGE]
     if z_dict is None:
         model.eval()
-        z_dict = model(embedding(), data.edge_index_dict)
+        z_dict = model(embedding(), data.edge_index_dict,
+                       *sem_inputs(model, data))
     exclude = [store.edge_index]
     if split == 'test' and mask_val and VAL_INDEX in store:
         exclude.append(store[VAL_INDEX])

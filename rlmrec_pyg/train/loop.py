@@ -1,12 +1,14 @@
 r"""One training epoch of RLMRec's official loop (``trainer.py``, spec §1.3,
 §3.3, §4.2): BPR + L2 (+ SSL) (+ alignment) per batch of triples."""
-from typing import Dict, Iterable, List, Optional
+import inspect
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import Module
 from torch.optim import Optimizer
 from torch_geometric.data import HeteroData
+from torch_geometric.typing import EdgeType
 from tqdm import tqdm
 
 from rlmrec_pyg.data import BPRSampler
@@ -16,40 +18,87 @@ from rlmrec_pyg.typing import ITEM, USER
 REG_MODES = ('all', 'batch')
 
 
+def _encoder(model: Module) -> Module:
+    # The backbone inside an alignment / KAR wrapper (or the model itself).
+    encoder = model._modules.get('encoder')
+    return encoder if isinstance(encoder, Module) else model
+
+
+def sem_inputs(model: Module, data: HeteroData) -> Tuple[Any, ...]:
+    r"""The extra :obj:`forward` arguments of :obj:`model`: the semantic
+    vectors :obj:`(data.sem_emb_dict, )` for a model with
+    :obj:`requires_sem_emb` (:class:`~rlmrec_pyg.nn.KAR`), else :obj:`()`.
+    """
+    if not getattr(model, 'requires_sem_emb', False):
+        return ()
+    sem_dict = data.sem_emb_dict
+    if not sem_dict:
+        raise ValueError(f"'{model.__class__.__name__}' needs 'sem_emb' on "
+                         f"the data (got a graph without semantic vectors)")
+    return (sem_dict, )
+
+
 def train_step(model: Module, embedding: Module, data: HeteroData,
                user: Tensor, pos: Tensor, neg: Tensor,
                lambda_reg: float = 1e-6, reg: str = 'all',
                alignment_weight: float = 0.0,
-               generator: Optional[torch.Generator] = None) -> Tensor:
+               generator: Optional[torch.Generator] = None,
+               edge_index_dict: Optional[Dict[EdgeType, Tensor]] = None,
+               extra_loss: Optional[Tensor] = None) -> Tensor:
     r"""Returns the loss of one batch of triples :math:`(u, i^+, i^-)`:
 
     .. math::
-        \mathcal{L} = \mathcal{L}_{\text{BPR}} + \lambda_{\text{reg}}
+        \mathcal{L} = \mathcal{L}_{\text{rec}} + \lambda_{\text{reg}}
         \sum_{\theta} \|\theta\|_F^2 \; [+ \mathcal{L}_{\text{SSL}}]
         \; [+ w \, \mathcal{L}_{\text{align}}]
 
-    with scores :math:`\hat{y}_{u,i} = \mathbf{z}_u^{\top} \mathbf{z}_i`.
+    with :math:`\mathcal{L}_{\text{rec}}` the BPR loss of the scores
+    :math:`\hat{y}_{u,i} = \mathbf{z}_u^{\top} \mathbf{z}_i` (or the
+    backbone's own :meth:`recommendation_loss`, AutoCF).
     :obj:`reg="all"` regularises every parameter of :obj:`model` and
     :obj:`embedding` (official); :obj:`reg="batch"` only the batch rows of
     the ID embeddings (PyG's :meth:`LightGCN.recommendation_loss`).
-    A model with :meth:`sample_mask` (masked generative alignment) is run on
-    masked inputs and aligned on the masked nodes; a model with
-    :meth:`ssl_loss` adds its own self-supervised term.
+
+    The hooks are duck-typed, as the official per-model trainers:
+
+    * a model with :meth:`sample_mask` (masked generative alignment) runs on
+      masked inputs, its SSL term too, and is aligned on the masked nodes;
+    * a model with :meth:`ssl_loss` adds its self-supervised term over the
+      batch :obj:`{"user": user, "item": [pos, neg]}` (AutoCF also gets the
+      forward's :obj:`z_dict`);
+    * a model with :obj:`requires_sem_emb` (KAR) gets
+      :obj:`data.sem_emb_dict` as a third :obj:`forward` argument.
+
+    Args:
+        edge_index_dict (Dict, optional): The graph the model sees (default:
+            :obj:`data.edge_index_dict`; AutoCF: its sampled graphs).
+        extra_loss (torch.Tensor, optional): Added as is (AutoCF's infomax
+            term of the step that sampled the graphs).
     """
+    encoder = _encoder(model)
+    device = next(embedding.parameters(), user).device
+    user, pos, neg = user.to(device), pos.to(device), neg.to(device)
     x_dict = embedding()
-    edge_index_dict = data.edge_index_dict
+    if edge_index_dict is None:
+        edge_index_dict = data.edge_index_dict
+    kwargs: Dict[str, Any] = {}
+    # AutoCF's contrast and recommendation loss use positives only.
+    items = [pos] if hasattr(encoder, 'sample_graph') else [pos, neg]
+    index_dict: Dict[str, Any] = {USER: [user], ITEM: items}
     if hasattr(model, 'sample_mask'):
         num_nodes = {nt: x.size(0) for nt, x in x_dict.items()}
-        mask_dict = model.sample_mask(num_nodes, generator=generator)
+        mask_dict = model.sample_mask(num_nodes, generator=generator,
+                                      device=device)
         z_dict = model(x_dict, edge_index_dict, mask_dict)
-        index_dict = mask_dict
+        index_dict, kwargs = mask_dict, dict(mask_dict=mask_dict)
     else:
-        z_dict = model(x_dict, edge_index_dict)
-        index_dict = {USER: [user], ITEM: [pos, neg]}
-    z_user = z_dict[USER][user]
-    pos_score = (z_user * z_dict[ITEM][pos]).sum(dim=-1)
-    neg_score = (z_user * z_dict[ITEM][neg]).sum(dim=-1)
-    loss = bpr_loss(pos_score, neg_score)
+        z_dict = model(x_dict, edge_index_dict, *sem_inputs(model, data))
+    if hasattr(encoder, 'recommendation_loss'):
+        loss = encoder.recommendation_loss(z_dict, user, pos)
+    else:
+        z_user = z_dict[USER][user]
+        loss = bpr_loss((z_user * z_dict[ITEM][pos]).sum(dim=-1),
+                        (z_user * z_dict[ITEM][neg]).sum(dim=-1))
     if reg == 'all':
         params: Iterable[Tensor] = list(model.parameters()) + list(
             embedding.parameters())
@@ -58,13 +107,17 @@ def train_step(model: Module, embedding: Module, data: HeteroData,
     if lambda_reg > 0:
         loss = loss + l2_reg(params, lambda_reg)
     if hasattr(model, 'ssl_loss'):
+        if 'z_dict' in inspect.signature(encoder.ssl_loss).parameters:
+            kwargs['z_dict'] = z_dict  # AutoCF: reuse the forward
         loss = loss + model.ssl_loss(x_dict, edge_index_dict, {
             USER: user,
-            ITEM: pos
-        })
+            ITEM: [pos, neg]
+        }, **kwargs)
     if alignment_weight > 0:
         loss = loss + alignment_weight * model.alignment_loss(
             z_dict, data.sem_emb_dict, index_dict)
+    if extra_loss is not None:
+        loss = loss + extra_loss
     return loss
 
 
@@ -104,14 +157,24 @@ def train_epoch(model: Module, embedding: Module, data: HeteroData,
     model.train()
     embedding.train()
     user, pos, neg = sampler.sample(generator=generator)
+    encoder = _encoder(model)
+    graph: Optional[Dict[EdgeType, Tensor]] = None
     losses: List[float] = []
     starts = range(0, user.numel(), batch_size)
-    for start in tqdm(starts, disable=not progress_bar, leave=False):
+    for i, start in enumerate(tqdm(starts, disable=not progress_bar,
+                                   leave=False)):
         end = start + batch_size
         optimizer.zero_grad()
+        extra = None
+        if hasattr(encoder, 'sample_graph'):
+            # AutoCF: new masked graphs every `resample_every` batches (the
+            # official trainer counts batches within the epoch).
+            if i % encoder.resample_every == 0 or graph is None:
+                graph, extra = encoder.sample_graph(
+                    embedding(), data.edge_index_dict, generator)
         loss = train_step(model, embedding, data, user[start:end],
                           pos[start:end], neg[start:end], lambda_reg, reg,
-                          alignment_weight, generator)
+                          alignment_weight, generator, graph, extra)
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))

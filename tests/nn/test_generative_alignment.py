@@ -128,6 +128,13 @@ def test_generative_errors():
     data, model, x_dict, mask = setup()
     with pytest.raises(ValueError, match="Expected a boolean 'mask_dict'"):
         model(x_dict, data.edge_index_dict, {USER: torch.ones(3).bool()})
-    with pytest.raises(ValueError, match="selects no node of type 'user'"):
+    with pytest.raises(ValueError, match="selects no node in"):
         model.alignment_loss(model(x_dict, data.edge_index_dict),
                              data.sem_emb_dict, {USER: torch.zeros(20).bool()})
+    # A mask that hits one node type only: the empty type is skipped.
+    z = model(x_dict, data.edge_index_dict)
+    only_user = {USER: torch.arange(20) < 3, ITEM: torch.zeros(
+        x_dict[ITEM].size(0), dtype=torch.bool)}
+    assert torch.allclose(
+        model.alignment_loss(z, data.sem_emb_dict, only_user),
+        model.alignment_loss(z, data.sem_emb_dict, {USER: only_user[USER]}))

@@ -1,0 +1,119 @@
+import math
+import os.path as osp
+import sys
+
+import torch
+
+from rlmrec_pyg.data import BPRSampler
+from rlmrec_pyg.nn import (KAR, SGL, AutoCF, LightGCN,
+                           MaskedGenerativeAlignment, NodeEmbedding)
+from rlmrec_pyg.testing import get_random_rec_data
+from rlmrec_pyg.train import evaluate, train_epoch, train_step
+from rlmrec_pyg.typing import EDGE, ITEM, USER
+
+sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'nn'))
+from alignment_helpers import TinyEncoder  # noqa: E402
+
+
+def get_data(sem_channels=0):
+    torch.manual_seed(0)
+    return get_random_rec_data(num_users=40, num_items=50,
+                               num_interactions=600,
+                               sem_channels=sem_channels)
+
+
+def batch(n=64):
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randint(40, (n, ), generator=gen),
+            torch.randint(50, (n, ), generator=gen),
+            torch.randint(50, (n, ), generator=gen))
+
+
+def test_ssl_loss_gets_positive_and_negative_items(monkeypatch):
+    # SGL contrasts the positive *and* negative items of the batch.
+    data = get_data()
+    model, embedding = SGL(8, num_layers=2), NodeEmbedding({
+        USER: 40,
+        ITEM: 50
+    }, 8)
+    seen = {}
+
+    def spy(x_dict, edge_index_dict, index_dict, **kwargs):
+        seen.update(index_dict)
+        return x_dict[USER].sum() * 0
+
+    monkeypatch.setattr(model, 'ssl_loss', spy)
+    user, pos, neg = batch()
+    train_step(model, embedding, data, user, pos, neg)
+    assert torch.equal(seen[USER], user)
+    assert [t.tolist() for t in seen[ITEM]] == [pos.tolist(), neg.tolist()]
+
+
+def test_generative_ssl_loss_sees_the_masked_input():
+    data = get_data(sem_channels=12)
+    encoder = TinyEncoder(8, 8)
+    model = MaskedGenerativeAlignment(encoder, 8, 12, 8, mask_ratio=0.3)
+    with torch.no_grad():
+        model.mask_token.fill_(7.0)
+    embedding = NodeEmbedding({USER: 40, ITEM: 50}, 8)
+    loss = train_step(model, embedding, data, *batch(), alignment_weight=0.5,
+                      generator=torch.Generator().manual_seed(3))
+    assert math.isfinite(float(loss.detach()))
+    # The mask drawn by train_step is reproduced by the same generator.
+    sizes = {nt: x.size(0) for nt, x in embedding().items()}
+    mask = model.sample_mask(sizes, torch.Generator().manual_seed(3))
+    for nt in (USER, ITEM):
+        seen = encoder.seen[nt]
+        assert bool((seen[mask[nt]] == 7.0).all())
+        assert not bool((seen[~mask[nt]] == 7.0).any())
+
+
+def test_kar_trains_and_evaluates_with_semantic_inputs():
+    data = get_data(sem_channels=12)
+    model = KAR(LightGCN(8, num_layers=2), sem_channels=12, in_channels=8)
+    embedding = NodeEmbedding({USER: 40, ITEM: 50}, 8)
+    params = list(model.parameters()) + list(embedding.parameters())
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    before = model.adaptor[ITEM].mlp[0].weight.detach().clone()
+    sampler = BPRSampler(data[EDGE].edge_index, 50)
+    out = train_epoch(model, embedding, data, optimizer, sampler,
+                      batch_size=128)
+    assert math.isfinite(out['loss'])
+    assert not torch.equal(before, model.adaptor[ITEM].mlp[0].weight)
+    metrics = evaluate(model, embedding, data, 'val')
+    assert 0.0 <= metrics['recall@20'] <= 1.0
+
+
+def test_autocf_resamples_graphs_and_uses_its_own_losses(monkeypatch):
+    data = get_data()
+    model = AutoCF(8, num_seeds=5, resample_every=2)
+    embedding = NodeEmbedding({USER: 40, ITEM: 50}, 8)
+    params = list(model.parameters()) + list(embedding.parameters())
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    calls = {'sample': 0, 'rec': 0, 'ssl_z': 0}
+    sample, rec, ssl = (model.sample_graph, model.recommendation_loss,
+                        model.ssl_loss)
+
+    def sample_spy(*args, **kwargs):
+        calls['sample'] += 1
+        return sample(*args, **kwargs)
+
+    def rec_spy(*args, **kwargs):
+        calls['rec'] += 1
+        return rec(*args, **kwargs)
+
+    def ssl_spy(x_dict, edge_index_dict, index_dict, z_dict=None):
+        calls['ssl_z'] += z_dict is not None
+        assert len(index_dict[ITEM]) == 2
+        return ssl(x_dict, edge_index_dict, index_dict, z_dict=z_dict)
+
+    monkeypatch.setattr(model, 'sample_graph', sample_spy)
+    monkeypatch.setattr(model, 'recommendation_loss', rec_spy)
+    monkeypatch.setattr(model, 'ssl_loss', ssl_spy)
+    sampler = BPRSampler(data[EDGE].edge_index, 50)
+    out = train_epoch(model, embedding, data, optimizer, sampler,
+                      batch_size=100, generator=torch.Generator())
+    num_batches = math.ceil(data[EDGE].edge_index.size(1) / 100)
+    assert math.isfinite(out['loss'])
+    assert calls['sample'] == math.ceil(num_batches / 2)
+    assert calls['rec'] == calls['ssl_z'] == num_batches
