@@ -87,7 +87,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         for key, value in result[split].items()
     }
     flat.update(best_epoch=result['best_epoch'],
-                last_epoch=result['last_epoch'], seconds=result['seconds'])
+                last_epoch=result['last_epoch'], seconds=result['seconds'],
+                stopped_by=result['stopped_by'])
     log.info(f'Result: {flat}')
     return flat
 

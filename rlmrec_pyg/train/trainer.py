@@ -77,6 +77,10 @@ class Trainer:
             (default: :obj:`2023`)
         progress_bar (bool, optional): Show :obj:`tqdm` bars; :obj:`None`
             shows them on a TTY. (default: :obj:`None`)
+        max_time (float, optional): Wall-clock budget in seconds: training
+            stops at the first validation after it is spent (the result
+            says :obj:`stopped_by="max_time"`; such a run has not converged
+            by the official criterion). (default: :obj:`None`)
     """
     def __init__(self, max_epochs: int = 3000, batch_size: int = 4096,
                  lambda_reg: float = 1e-6, reg: str = 'all',
@@ -84,8 +88,13 @@ class Trainer:
                  patience: int = 5, ks: Iterable[int] = (5, 10, 20),
                  eval_batch_size: int = 1024, mask_val: bool = False,
                  checkpoint_path: Optional[str] = None, seed: int = 2023,
-                 progress_bar: Optional[bool] = None) -> None:
+                 progress_bar: Optional[bool] = None,
+                 max_time: Optional[float] = None) -> None:
         name = self.__class__.__name__
+        if max_time is not None and not max_time > 0:
+            raise ValueError(f"'max_time' must be positive seconds or None in "
+                             f"'{name}' (got {max_time})")
+        self.max_time = max_time
         for key, value in (('max_epochs', max_epochs),
                            ('batch_size', batch_size),
                            ('eval_every', eval_every), ('patience', patience),
@@ -128,7 +137,8 @@ class Trainer:
     def fit(self, model: Module, embedding: Module, data: HeteroData,
             optimizer: Optimizer, resume: bool = False) -> Dict[str, Any]:
         r"""Trains until early stopping and returns :obj:`{'val': {...},
-        'test': {...}, 'best_epoch': e, 'last_epoch': e, 'seconds': s}`.
+        'test': {...}, 'best_epoch': e, 'last_epoch': e, 'seconds': s,
+        'stopped_by': 'patience' | 'max_epochs' | 'max_time'}`.
 
         Args:
             model (torch.nn.Module): The encoder (possibly wrapped).
@@ -157,6 +167,7 @@ class Trainer:
             best_weights = (ckpt['model'], ckpt['embedding'])
             log.info(f"Resumed from '{path}' at epoch {state['epoch']}")
         t0 = time.perf_counter()
+        stopped_by = 'max_epochs'
         epochs = range(state['epoch'] + 1, self.max_epochs)
         bar = tqdm(epochs, disable=not self.progress_bar)
         for epoch in bar:
@@ -189,6 +200,12 @@ class Trainer:
                      f"{' *' if improved else ''}")
             bar.set_postfix(loss=stats['loss'], **{key: val[key]})
             if state['counter'] >= self.patience:
+                stopped_by = 'patience'
+                break
+            if (self.max_time is not None
+                    and time.perf_counter() - t0 > self.max_time):
+                stopped_by = 'max_time'
+                log.info(f'Stopping: max_time {self.max_time}s spent')
                 break
         seconds = time.perf_counter() - t0
         if best_weights is not None:
@@ -198,4 +215,5 @@ class Trainer:
         test = self._evaluate(model, embedding, data, 'test')
         log.info(f"Best epoch {state['best_epoch']}, test {test}")
         return dict(val=val, test=test, best_epoch=state['best_epoch'],
-                    last_epoch=state['epoch'], seconds=seconds)
+                    last_epoch=state['epoch'], seconds=seconds,
+                    stopped_by=stopped_by)
