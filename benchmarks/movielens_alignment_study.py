@@ -4,6 +4,8 @@ MiniLM vectors, no API key): LightGCN Base vs. RLMRec-Con vs. RLMRec-Gen.
 1. **Selection, validation only**: for Con and Gen, a grid of alignment
    weight x temperature is trained with seed 1; the setting with the best
    validation Recall@20 is kept (test metrics are never looked at here).
+   Phase 1 trains this grid and the base seeds together (``--jobs``
+   processes at once, ``--device cuda`` on a GPU).
 2. **Final**: Base, the chosen Con and Gen, and both with shuffled semantic
    vectors (rows permuted within each node type, paper §4.3) over seeds
    1, 2, 3; mean and standard deviation of test R@20 / N@20.
@@ -24,6 +26,8 @@ import os
 import os.path as osp
 import statistics
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any, Dict, List, Optional
 
 import torch
@@ -60,8 +64,8 @@ def load(data_dir: str) -> Any:
 
 
 def train(data, cfg, variant: str, weight: float, tau: float, seed: int,
-          shuffle: bool, threads: int,
-          max_epochs: Optional[int] = None) -> Dict[str, Any]:
+          shuffle: bool, threads: int, max_epochs: Optional[int] = None,
+          device: str = 'cpu') -> Dict[str, Any]:
     torch.set_num_threads(threads)
     seed_everything(seed)
     if shuffle:
@@ -75,6 +79,8 @@ def train(data, cfg, variant: str, weight: float, tau: float, seed: int,
                                      {'user': 'all', 'item': 'in_batch'})
     elif variant == 'generative':
         model = MaskedGenerativeAlignment(model, 32, sem, 32, 0.15, tau)
+    data = data.to(device)
+    model, embedding = model.to(device), embedding.to(device)
     params = list(model.parameters()) + list(embedding.parameters())
     optimizer = torch.optim.Adam(params, lr=1e-3)
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -96,6 +102,21 @@ def key(variant: str, weight: float, tau: float, seed: int,
     return f'{variant}|{weight}|{tau}|{seed}|{shuffle}'
 
 
+_STATE: Dict[str, Any] = {}
+
+
+def _init(args: argparse.Namespace) -> None:
+    # Each worker process loads the data once (cached profiles / vectors).
+    _STATE['data'], _STATE['cfg'] = load(args.data_dir)
+    _STATE['args'] = args
+
+
+def _task(task: tuple) -> Dict[str, Any]:
+    args = _STATE['args']
+    return train(_STATE['data'], _STATE['cfg'], *task, args.threads,
+                 args.max_epochs, args.device)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--out', default='movielens_study.jsonl')
@@ -105,6 +126,9 @@ def main() -> None:
     parser.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3])
     parser.add_argument('--max-epochs', type=int, default=None,
                         help='cap the epochs (smoke tests only)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at once (processes)')
+    parser.add_argument('--device', default='cpu')
     args = parser.parse_args()
     done: Dict[str, Dict[str, Any]] = {}
     if osp.exists(args.out):
@@ -113,25 +137,37 @@ def main() -> None:
                 r = json.loads(line)
                 done[key(r['variant'], r['weight'], r['temperature'],
                          r['seed'], r['shuffle'])] = r
-    data, cfg = load(args.data_dir)
+
+    def compute(tasks: List[tuple]) -> None:
+        missing = [t for t in tasks if key(*t) not in done]
+        if args.jobs > 1:
+            pool = ProcessPoolExecutor(args.jobs, get_context('spawn'),
+                                       _init, (args, ))
+            results = pool.map(_task, missing)
+        else:
+            results = map(_task, missing)
+        for task, r in zip(missing, results):
+            done[key(*task)] = r
+            with open(args.out, 'a') as f:
+                f.write(json.dumps(r) + '\n')
+            print(f'{key(*task)}: val R@20 {r["val"]["recall@20"]:.4f} test '
+                  f'R@20 {r["test"]["recall@20"]:.4f} N@20 '
+                  f'{r["test"]["ndcg@20"]:.4f} (epoch {r["best_epoch"]})',
+                  flush=True)
+        if args.jobs > 1:
+            pool.shutdown()
 
     def get(variant: str, w: float, t: float, seed: int,
             shuffle: bool = False) -> Dict[str, Any]:
-        k = key(variant, w, t, seed, shuffle)
-        if k not in done:
-            done[k] = train(data, cfg, variant, w, t, seed, shuffle,
-                            args.threads, args.max_epochs)
-            with open(args.out, 'a') as f:
-                f.write(json.dumps(done[k]) + '\n')
-            r = done[k]
-            print(f'{k}: val R@20 {r["val"]["recall@20"]:.4f} test R@20 '
-                  f'{r["test"]["recall@20"]:.4f} N@20 '
-                  f'{r["test"]["ndcg@20"]:.4f} (epoch {r["best_epoch"]})',
-                  flush=True)
-        return done[k]
+        return done[key(variant, w, t, seed, shuffle)]
 
+    _init(args)  # processes the dataset and fills the caches once
     first = args.seeds[0]
     chosen: Dict[str, Any] = {'base': (0.0, 0.2)}
+    # Phase 1: the validation grid (first seed) and the base seeds at once.
+    compute([(v, w, t, first, False) for v, grid in GRID.items()
+             for w, t in grid] + [('base', 0.0, 0.2, s, False)
+                                  for s in args.seeds])
     for variant, grid in GRID.items():  # validation-only selection
         scores = [(get(variant, w, t, first)['val']['recall@20'], w, t)
                   for w, t in grid]
@@ -143,6 +179,8 @@ def main() -> None:
     rows: List[tuple] = [('base', False), ('contrastive', False),
                          ('generative', False), ('contrastive', True),
                          ('generative', True)]
+    compute([(v, *chosen[v], s, shuffle) for v, shuffle in rows
+             for s in args.seeds])  # phase 2: the final seeds
     table: Dict[str, Optional[Dict[str, float]]] = {}
     for variant, shuffle in rows:
         w, t = chosen[variant]
