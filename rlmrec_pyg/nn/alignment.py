@@ -44,7 +44,9 @@ class ContrastiveAlignment(_Alignment):
     :obj:`index_dict={'user': [user], 'item': [pos, neg]}` (the official
     per-term sum divided by :math:`|\mathcal{B}|` equals this sum of means).
     Only the rows the loss needs are projected: the unique rows of the groups
-    for :obj:`"in_batch"`, all rows of the type for :obj:`"all"`.
+    for :obj:`"in_batch"`, all rows of the type for :obj:`"all"`; a node
+    repeated in a group is scored once and counted with its multiplicity
+    (the same loss as with the duplicates, for less work).
 
     .. code-block:: python
 
@@ -129,19 +131,26 @@ class ContrastiveAlignment(_Alignment):
 
     def _group_losses(self, nt: NodeType, z: Tensor, sem: Tensor,
                       groups: List[Tensor]) -> List[Tensor]:
+        # Repeated nodes of a group are computed once, weighted by their
+        # count (an exact rewrite of the loss with duplicates, see info_nce).
         if self.negatives_of(nt) == 'all':
             key = self.projector(sem)  # [num_nodes, out_channels]
-            return [
-                info_nce(z[index], key, index, self.temperature)
-                for index in groups
-            ]
-        uniq, inverse = torch.cat(groups).unique(return_inverse=True)
-        key = self.projector(sem[uniq])  # [num_unique, out_channels]
-        sizes = [index.numel() for index in groups]
-        return [
-            info_nce(z[index], key[inv], None, self.temperature)
-            for index, inv in zip(groups, inverse.split(sizes))
-        ]
+            losses = []
+            for index in groups:
+                uniq, count = index.unique(return_counts=True)
+                losses.append(
+                    info_nce(z[uniq], key, uniq, self.temperature, count))
+            return losses
+        union = torch.cat(groups).unique()
+        key = self.projector(sem[union])  # [num_unique, out_channels]
+        losses = []
+        for index in groups:
+            uniq, count = index.unique(return_counts=True)
+            rows = torch.searchsorted(union, uniq)
+            losses.append(
+                info_nce(z[uniq], key[rows], None, self.temperature, count,
+                         count))
+        return losses
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '

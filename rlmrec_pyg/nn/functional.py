@@ -47,7 +47,8 @@ def l2_reg(tensors: Iterable[Tensor], lambda_reg: float = 1.0) -> Tensor:
 
 
 def info_nce(query: Tensor, key: Tensor, target: Optional[Tensor] = None,
-             temperature: float = 0.2) -> Tensor:
+             temperature: float = 0.2, query_count: Optional[Tensor] = None,
+             key_count: Optional[Tensor] = None) -> Tensor:
     r"""The cosine InfoNCE loss, averaged over the rows of :obj:`query`:
 
     .. math::
@@ -59,6 +60,13 @@ def info_nce(query: Tensor, key: Tensor, target: Optional[Tensor] = None,
     logits (log-sum-exp stable), the same value as the official
     ``cal_infonce_loss`` summed and divided by the batch size.
 
+    A batch with repeated rows can be passed de-duplicated, with the same
+    value for less work: :obj:`query_count[r]` says how many identical
+    anchors row :math:`r` stands for (a weighted mean), and
+    :obj:`key_count[c]` how many identical candidates column :math:`c`
+    stands for (:math:`\log m_c` added to its logit in the denominator; the
+    numerator keeps one copy of the positive).
+
     Args:
         query (torch.Tensor): The anchors :obj:`[n, d]`.
         key (torch.Tensor): The candidates :obj:`[m, d]`.
@@ -68,8 +76,25 @@ def info_nce(query: Tensor, key: Tensor, target: Optional[Tensor] = None,
             (default: :obj:`None`)
         temperature (float, optional): The temperature :math:`\tau`.
             (default: :obj:`0.2`)
+        query_count (torch.Tensor, optional): Multiplicity of each anchor
+            :obj:`[n]`. (default: :obj:`None`)
+        key_count (torch.Tensor, optional): Multiplicity of each candidate
+            :obj:`[m]`. (default: :obj:`None`)
     """
-    logits = F.normalize(query, dim=-1) @ F.normalize(key, dim=-1).t()
+    # 1/tau folded into the [n, d] anchors, not the [n, m] logits.
+    logits = (F.normalize(query, dim=-1) / temperature) @ F.normalize(
+        key, dim=-1).t()
     if target is None:
         target = torch.arange(query.size(0), device=query.device)
-    return F.cross_entropy(logits / temperature, target)
+    if query_count is None and key_count is None:
+        return F.cross_entropy(logits, target)
+    if key_count is not None:
+        log_count = key_count.to(logits.dtype).log()
+        logits = logits + log_count
+    loss = F.cross_entropy(logits, target, reduction='none')
+    if key_count is not None:
+        loss = loss + log_count[target]
+    if query_count is None:
+        return loss.mean()
+    weight = query_count.to(loss.dtype)
+    return (weight * loss).sum() / weight.sum()
