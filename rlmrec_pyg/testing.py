@@ -10,8 +10,10 @@ import torch
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data.graph import build_rec_data
-from rlmrec_pyg.semantic.encoder import HashTextEncoder  # noqa: F401
+from rlmrec_pyg.semantic.encoder import HashTextEncoder
 from rlmrec_pyg.typing import ITEM, USER
+
+__all__ = ['get_random_rec_data', 'HashTextEncoder']
 
 _GENRES = ['Drama', 'Comedy', 'Action', 'Sci-Fi', 'Romance', 'Horror']
 
