@@ -1,4 +1,5 @@
 import csv
+import glob
 import json
 import math
 import os
@@ -242,3 +243,27 @@ def test_report_without_matplotlib(tmp_path, monkeypatch):
     assert 'figure' not in paths and not osp.exists(tmp_path / 'report.png')
     with open(paths['markdown']) as f:
         assert '| (defaults) | 1 | 0.1000 ± 0.0000 |' in f.read()
+
+
+def test_optuna_sweep_and_joblib_launcher(tmp_path):
+    # The optional `hydra` extra: a 2-trial Optuna search of the alignment
+    # weight and temperature, and a 2-job parallel sweep.
+    pytest.importorskip('hydra_plugins.hydra_optuna_sweeper')
+    pytest.importorskip('hydra_plugins.hydra_joblib_launcher')
+    proc = cli([
+        '-m', 'hparams_search=optuna_alignment', 'alignment=contrastive',
+        'debug=fast', 'hydra.sweeper.n_trials=2',
+        f'hydra.sweep.dir={tmp_path / "optuna"}'
+    ], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'Best parameters' in proc.stdout + proc.stderr
+    assert len(glob.glob(str(tmp_path / 'optuna' / '*' /
+                             'metrics.json'))) == 2
+    proc = cli([
+        '-m', 'hydra/launcher=parallel', 'seed=1,2', 'debug=fast',
+        f'hydra.sweep.dir={tmp_path / "joblib"}'
+    ], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'Joblib.Parallel' in proc.stdout + proc.stderr
+    assert len(glob.glob(str(tmp_path / 'joblib' / '*' /
+                             'metrics.json'))) == 2
