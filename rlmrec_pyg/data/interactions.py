@@ -10,7 +10,15 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data.graph import build_rec_data
-from rlmrec_pyg.typing import EDGE, ITEM, RAW_ID, TEST_TIME, TIME, USER, VAL_TIME
+from rlmrec_pyg.typing import (
+    EDGE,
+    ITEM,
+    RAW_ID,
+    TEST_TIME,
+    TIME,
+    USER,
+    VAL_TIME,
+)
 
 
 def k_core_mask(user: Tensor, item: Tensor, k: int) -> Tensor:

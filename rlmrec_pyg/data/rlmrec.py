@@ -20,10 +20,12 @@ log = logging.getLogger(__name__)
 
 SPLIT_FILES = ('trn_mat.pkl', 'val_mat.pkl', 'tst_mat.pkl')
 #: Optional files: ``(file, node type, kind)``.
-EXTRA_FILES = (('usr_prf.pkl', USER, 'profile'), ('itm_prf.pkl', ITEM,
-                                                   'profile'),
-               ('usr_emb_np.pkl', USER, 'emb'), ('itm_emb_np.pkl', ITEM,
-                                                 'emb'))
+EXTRA_FILES = (
+    ('usr_prf.pkl', USER, 'profile'),
+    ('itm_prf.pkl', ITEM, 'profile'),
+    ('usr_emb_np.pkl', USER, 'emb'),
+    ('itm_emb_np.pkl', ITEM, 'emb'),
+)
 
 
 def _to_index(mat: Any, path: str) -> Tuple[torch.Tensor, Tuple[int, int]]:

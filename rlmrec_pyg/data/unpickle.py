@@ -30,9 +30,9 @@ ALLOWED_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
         ('numpy.core.numeric', '_frombuffer'),
         ('numpy._core.numeric', '_frombuffer'),
         ('collections', 'OrderedDict'),
-    ] + [('builtins', n) for n in ('list', 'dict', 'tuple', 'set',
-                                    'frozenset', 'int', 'float', 'str',
-                                    'bytes', 'bytearray', 'complex', 'bool')])
+    ] + [('builtins', n) for n in (
+        'list', 'dict', 'tuple', 'set', 'frozenset', 'int', 'float', 'str',
+        'bytes', 'bytearray', 'complex', 'bool')])
 
 
 class UnsafePickleError(pickle.UnpicklingError):

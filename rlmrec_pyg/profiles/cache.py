@@ -56,6 +56,7 @@ class ProfileCache:
 
     @staticmethod
     def key(node_type: NodeType, node_id: int, hash: str) -> Key:
+        r"""The cache key of one answer: node type, node id and prompt hash."""
         return (str(node_type), int(node_id), hash)
 
     def _load(self) -> None:

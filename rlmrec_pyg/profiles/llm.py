@@ -155,6 +155,7 @@ class OpenAIProfiler(Profiler):
                     timeout=self.timeout)
 
     def redact(self, text: str) -> str:
+        r"""Returns :obj:`text` without the API key (see :func:`redact`)."""
         return redact(text, [self._api_key, os.environ.get('OPENAI_API_KEY')])
 
     def request_body(self, system: str, prompt: str) -> Dict[str, Any]:
@@ -173,6 +174,7 @@ class OpenAIProfiler(Profiler):
 
     def prompts(self, data: HeteroData, node_type: NodeType,
                 item_profiles: Optional[List[str]] = None) -> List[str]:
+        r"""Returns the user prompt of every node of :obj:`node_type`."""
         if node_type == ITEM:
             return build_item_prompts(data, self.domain, self.num_reviews,
                                       self.max_words, self.seed)
@@ -183,6 +185,7 @@ class OpenAIProfiler(Profiler):
 
     def keys(self, node_type: NodeType, system: str,
              prompts: Sequence[str]) -> List[Key]:
+        r"""Returns the cache key of every prompt (node id and prompt hash)."""
         return [
             ProfileCache.key(node_type, i, prompt_hash(self.model, system, p))
             for i, p in enumerate(prompts)

@@ -63,6 +63,8 @@ class Profiler(BaseTransform):
         r"""Returns the :obj:`(profiles, reasonings)` of all users."""
 
     def forward(self, data: HeteroData) -> HeteroData:
+        r"""Writes the item, then the user profiles and reasonings into
+        :obj:`data` (in place) and returns it."""
         item_profiles, item_reasoning = self.profile_items(data)
         data[ITEM][PROFILE] = item_profiles
         data[ITEM][REASONING] = item_reasoning

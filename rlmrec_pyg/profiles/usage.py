@@ -57,6 +57,7 @@ class Usage:
                              model, price_per_1m, batch)
 
     def to_dict(self) -> Dict[str, int]:
+        r"""Returns the request and token counts as a dictionary."""
         return asdict(self)
 
 

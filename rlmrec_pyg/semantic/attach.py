@@ -80,6 +80,7 @@ class AttachSemantic(BaseTransform):
         ]
 
     def forward(self, data: HeteroData) -> HeteroData:
+        r"""Returns :obj:`data` with :obj:`sem_emb` for every node type."""
         if any(PROFILE not in data[t] for t in self.node_types):
             if self.profiler is None:
                 raise ValueError(f"Expected 'profile' on node types "

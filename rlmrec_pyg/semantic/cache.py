@@ -57,6 +57,7 @@ class CachedEncoder:
         self._loaded = True
 
     def encode(self, texts: Sequence[str]) -> Tensor:
+        r"""Encodes :obj:`texts`, computing only those not in the cache."""
         texts = check_texts(texts, self.__class__.__name__)
         self._load()
         keys = [text_hash(t) for t in texts]

@@ -18,6 +18,8 @@ class TextEncoder(Protocol):
     name: str
 
     def encode(self, texts: Sequence[str]) -> Tensor:
+        r"""Encodes :obj:`texts` into a float tensor
+        :obj:`[len(texts), dim]`."""
         ...
 
 
@@ -52,6 +54,7 @@ class HashTextEncoder:
         self.num_calls = 0
 
     def encode(self, texts: Sequence[str]) -> Tensor:
+        r"""Hashes the words of each text into :obj:`dim` signed buckets."""
         texts = check_texts(texts, self.__class__.__name__)
         self.num_calls += 1
         out = torch.zeros(len(texts), self.dim)

@@ -26,6 +26,8 @@ class OfficialSemantic(BaseTransform):
         self.node_types = list(node_types)
 
     def forward(self, data: HeteroData) -> HeteroData:
+        r"""Checks that :obj:`data` holds the release's vectors as
+        :obj:`sem_emb` and returns it."""
         missing = [t for t in self.node_types if SEM_EMB not in data[t]]
         if missing:
             raise ValueError(

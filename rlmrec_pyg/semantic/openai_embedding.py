@@ -63,6 +63,7 @@ class OpenAIEmbeddingEncoder:
         return self._client
 
     def encode(self, texts: Sequence[str]) -> Tensor:
+        r"""Embeds :obj:`texts` in batches through the embeddings endpoint."""
         texts = check_texts(texts, self.__class__.__name__)
         extra = {} if self.dimensions is None else dict(
             dimensions=self.dimensions)

@@ -94,6 +94,7 @@ class SentenceTransformerEncoder:
         return int(self.model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> Tensor:
+        r"""Encodes :obj:`texts` into a :obj:`[len(texts), dim]` tensor."""
         texts = check_texts(texts, self.__class__.__name__)
         if not texts:
             return torch.empty(0, self.embedding_dim)
