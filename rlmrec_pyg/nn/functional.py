@@ -1,6 +1,6 @@
 r"""Pure loss functions of RLMRec (official ``loss_utils.py``, spec §4.2):
 tensors in, a 0-dim tensor out, no modules and no state."""
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,74 @@ def l2_reg(tensors: Iterable[Tensor], lambda_reg: float = 1.0) -> Tensor:
     return lambda_reg * total
 
 
+class _BlockLogSumExp(torch.autograd.Function):
+    # lse_r = log sum_c exp(q_r . k_c + b_c), one block of rows at a time;
+    # the backward recomputes each block's scores instead of keeping the
+    # [n, m] matrix (it stays in cache: ~2x faster on CPU than the
+    # materialised log-softmax and its gradient).
+    @staticmethod
+    def forward(ctx: Any, query: Tensor, key: Tensor, bias: Optional[Tensor],
+                block: int) -> Tensor:
+        key_t = key.t().contiguous()
+        out = query.new_empty(query.size(0))
+        for start in range(0, query.size(0), block):
+            scores = query[start:start + block] @ key_t
+            if bias is not None:
+                scores += bias
+            out[start:start + block] = torch.logsumexp(scores, dim=1)
+        ctx.save_for_backward(query, key, bias, out)
+        ctx.block = block
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        query, key, bias, lse = ctx.saved_tensors
+        key_t = key.t().contiguous()
+        grad_query = torch.empty_like(query)
+        grad_key = torch.zeros_like(key)
+        for start in range(0, query.size(0), ctx.block):
+            end = start + ctx.block
+            prob = query[start:end] @ key_t
+            if bias is not None:
+                prob += bias
+            prob.sub_(lse[start:end, None]).exp_().mul_(grad[start:end, None])
+            grad_query[start:end] = prob @ key
+            grad_key.addmm_(prob.t(), query[start:end])
+        return grad_query, grad_key, None, None
+
+
+def logsumexp_scores(query: Tensor, key: Tensor,
+                     bias: Optional[Tensor] = None,
+                     block: int = 256) -> Tensor:
+    r"""Returns :math:`\log \sum_{c} \exp(\mathbf{q}_r^{\top}
+    \mathbf{k}_c + b_c)` for every row :math:`r` of :obj:`query`
+    (:obj:`[n]`), the denominator of every InfoNCE loss here.
+
+    On the CPU (outside autocast) the :obj:`[n, m]` score matrix is never
+    stored: rows are processed in blocks of :obj:`block` and the backward
+    recomputes each block (same value and gradient, about twice as fast as
+    :func:`torch.logsumexp` over the full matrix). Elsewhere it is
+    :func:`torch.logsumexp` of the full matrix.
+
+    Args:
+        query (torch.Tensor): :obj:`[n, d]`.
+        key (torch.Tensor): :obj:`[m, d]`.
+        bias (torch.Tensor, optional): A per-candidate term :obj:`[m]`.
+            (default: :obj:`None`)
+        block (int, optional): Rows per block on the CPU.
+            (default: :obj:`256`)
+    """
+    if (query.device.type == 'cpu' and key.device.type == 'cpu'
+            and not torch.is_autocast_enabled('cpu')
+            and query.dtype == key.dtype
+            and (bias is None or not bias.requires_grad)):
+        return _BlockLogSumExp.apply(query, key, bias, block)
+    scores = query @ key.t()
+    if bias is not None:
+        scores = scores + bias
+    return torch.logsumexp(scores, dim=-1)
+
+
 def info_nce(query: Tensor, key: Tensor, target: Optional[Tensor] = None,
              temperature: float = 0.2, query_count: Optional[Tensor] = None,
              key_count: Optional[Tensor] = None) -> Tensor:
@@ -56,8 +124,8 @@ def info_nce(query: Tensor, key: Tensor, target: Optional[Tensor] = None,
         \frac{\exp(\cos(\mathbf{q}_r, \mathbf{k}_{t_r}) / \tau)}
         {\sum_{c} \exp(\cos(\mathbf{q}_r, \mathbf{k}_c) / \tau)}
 
-    Computed as :func:`torch.nn.functional.cross_entropy` over the cosine
-    logits (log-sum-exp stable), the same value as the official
+    Computed with :func:`logsumexp_scores` (log-sum-exp stable, the score
+    matrix never stored on the CPU), the same value as the official
     ``cal_infonce_loss`` summed and divided by the batch size.
 
     A batch with repeated rows can be passed de-duplicated, with the same
@@ -81,19 +149,16 @@ def info_nce(query: Tensor, key: Tensor, target: Optional[Tensor] = None,
         key_count (torch.Tensor, optional): Multiplicity of each candidate
             :obj:`[m]`. (default: :obj:`None`)
     """
-    # 1/tau folded into the [n, d] anchors, not the [n, m] logits.
-    logits = (F.normalize(query, dim=-1) / temperature) @ F.normalize(
-        key, dim=-1).t()
+    # 1/tau folded into the [n, d] anchors, not the [n, m] logits:
+    # loss_r = log sum_c m_c exp(s_rc) - s_r,t_r with s = cos / tau.
+    query = F.normalize(query, dim=-1) / temperature
+    key = F.normalize(key, dim=-1)
     if target is None:
         target = torch.arange(query.size(0), device=query.device)
-    if query_count is None and key_count is None:
-        return F.cross_entropy(logits, target)
+    bias = None
     if key_count is not None:
-        log_count = key_count.to(logits.dtype).log()
-        logits = logits + log_count
-    loss = F.cross_entropy(logits, target, reduction='none')
-    if key_count is not None:
-        loss = loss + log_count[target]
+        bias = key_count.to(query.dtype).log()
+    loss = logsumexp_scores(query, key, bias) - (query * key[target]).sum(-1)
     if query_count is None:
         return loss.mean()
     weight = query_count.to(loss.dtype)

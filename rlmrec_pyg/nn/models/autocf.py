@@ -12,6 +12,7 @@ from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter, softmax
 
 from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.functional import logsumexp_scores
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
     propagate_layers,
@@ -35,7 +36,7 @@ def _logsumexp_mean(query: Tensor, key: Tensor, index: Tensor) -> Tensor:
     # mean_r log sum_c exp(q_{i_r} . k_c): raw dot products, no temperature;
     # each distinct index scored once and weighted by its count.
     uniq, count = index.unique(return_counts=True)
-    lse = torch.logsumexp(query[uniq] @ key.t(), dim=-1)
+    lse = logsumexp_scores(query[uniq], key)
     return (lse * count).sum() / index.numel()
 
 

@@ -10,12 +10,13 @@ from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter
 
 from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.functional import info_nce
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
     propagate_layers,
     split,
 )
-from rlmrec_pyg.nn.models.sgl import nce_logits, ssl_index
+from rlmrec_pyg.nn.models.sgl import ssl_index
 from rlmrec_pyg.typing import EDGE, USER
 
 ITEM_NORMS = ('users', 'items')
@@ -23,9 +24,7 @@ ITEM_NORMS = ('users', 'items')
 
 def _in_batch_nce(query: Tensor, key: Tensor, temperature: float) -> Tensor:
     # Summed InfoNCE with the other rows of `key` as negatives.
-    logits = nce_logits(query, key, temperature)
-    target = torch.arange(query.size(0), device=query.device)
-    return F.cross_entropy(logits, target, reduction='sum')
+    return info_nce(query, key, None, temperature) * query.size(0)
 
 
 def adaptive_weight(z: Tensor, edge_index: Tensor) -> Tensor:

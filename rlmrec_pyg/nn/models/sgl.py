@@ -3,10 +3,10 @@ InfoNCE between two edge-dropped views."""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.typing import EdgeType, NodeType
 
+from rlmrec_pyg.nn.functional import info_nce
 from rlmrec_pyg.nn.models._propagation import propagate_layers, split
 from rlmrec_pyg.nn.models.lightgcn import LightGCN
 from rlmrec_pyg.typing import ITEM, USER
@@ -37,13 +37,6 @@ def ssl_index(index_dict: Dict[NodeType, IndexGroups],
     return torch.cat(groups[USER]), groups[ITEM]
 
 
-def nce_logits(query: Tensor, key: Tensor, temperature: float) -> Tensor:
-    r"""Cosine logits :math:`\cos(\mathbf{q}_r, \mathbf{k}_c) / \tau`,
-    with :math:`1/\tau` folded into the (small) query side."""
-    query = F.normalize(query, dim=-1) / temperature
-    return query @ F.normalize(key, dim=-1).t()
-
-
 def table_nce(query: Tensor, key: Tensor, index: Tensor,
               temperature: float) -> Tensor:
     r"""Returns :math:`\sum_r -\log \frac{\exp(\cos(\mathbf{q}_{i_r},
@@ -54,9 +47,8 @@ def table_nce(query: Tensor, key: Tensor, index: Tensor,
     count: the same value and gradient as one row per occurrence, with
     fewer :math:`|\mathcal{B}| \times N` logits."""
     uniq, count = index.unique(return_counts=True)
-    logits = nce_logits(query[uniq], key, temperature)
-    loss = F.cross_entropy(logits, uniq, reduction='none')
-    return (loss * count).sum()
+    return info_nce(query[uniq], key, uniq, temperature,
+                    count) * index.numel()
 
 
 class SGL(LightGCN):
