@@ -83,17 +83,21 @@ class _BlockLogSumExp(torch.autograd.Function):
 
 
 def logsumexp_scores(query: Tensor, key: Tensor,
-                     bias: Optional[Tensor] = None,
-                     block: int = 256) -> Tensor:
+                     bias: Optional[Tensor] = None, block: int = 256,
+                     max_blocked_dim: int = 128) -> Tensor:
     r"""Returns :math:`\log \sum_{c} \exp(\mathbf{q}_r^{\top}
     \mathbf{k}_c + b_c)` for every row :math:`r` of :obj:`query`
     (:obj:`[n]`), the denominator of every InfoNCE loss here.
 
-    On the CPU (outside autocast) the :obj:`[n, m]` score matrix is never
-    stored: rows are processed in blocks of :obj:`block` and the backward
-    recomputes each block (same value and gradient, about twice as fast as
-    :func:`torch.logsumexp` over the full matrix). Elsewhere it is
-    :func:`torch.logsumexp` of the full matrix.
+    On the CPU (outside autocast) and for narrow rows (:math:`d \le`
+    :obj:`max_blocked_dim`, *e.g.*, CF embeddings) the :obj:`[n, m]` score
+    matrix is never stored: rows are processed in blocks of :obj:`block`
+    and the backward recomputes each block (same value and gradient, about
+    twice as fast as :func:`torch.logsumexp` over the full matrix, since
+    the cost is memory, not the :math:`d`-wide products). Otherwise (GPU,
+    autocast, wide rows such as semantic vectors, where recomputing the
+    products costs more than it saves) it is :func:`torch.logsumexp` of the
+    full matrix.
 
     Args:
         query (torch.Tensor): :obj:`[n, d]`.
@@ -102,8 +106,11 @@ def logsumexp_scores(query: Tensor, key: Tensor,
             (default: :obj:`None`)
         block (int, optional): Rows per block on the CPU.
             (default: :obj:`256`)
+        max_blocked_dim (int, optional): The widest rows computed in blocks.
+            (default: :obj:`128`)
     """
     if (query.device.type == 'cpu' and key.device.type == 'cpu'
+            and query.size(-1) <= max_blocked_dim
             and not torch.is_autocast_enabled('cpu')
             and query.dtype == key.dtype
             and (bias is None or not bias.requires_grad)):
