@@ -250,20 +250,15 @@ def test_optuna_sweep_and_joblib_launcher(tmp_path):
     # weight and temperature, and a 2-job parallel sweep.
     pytest.importorskip('hydra_plugins.hydra_optuna_sweeper')
     pytest.importorskip('hydra_plugins.hydra_joblib_launcher')
-    proc = cli([
-        '-m', 'hparams_search=optuna_alignment', 'alignment=contrastive',
-        'debug=fast', 'hydra.sweeper.n_trials=2',
-        f'hydra.sweep.dir={tmp_path / "optuna"}'
-    ], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'Best parameters' in proc.stdout + proc.stderr
-    assert len(glob.glob(str(tmp_path / 'optuna' / '*' /
-                             'metrics.json'))) == 2
-    proc = cli([
-        '-m', 'hydra/launcher=parallel', 'seed=1,2', 'debug=fast',
-        f'hydra.sweep.dir={tmp_path / "joblib"}'
-    ], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'Joblib.Parallel' in proc.stdout + proc.stderr
-    assert len(glob.glob(str(tmp_path / 'joblib' / '*' /
-                             'metrics.json'))) == 2
+    sweeps = {
+        'optuna': (['hparams_search=optuna_alignment', 'alignment=contrastive',
+                    'hydra.sweeper.n_trials=2'], 'Best parameters'),
+        'joblib': (['hydra/launcher=parallel', 'seed=1,2'], 'Joblib.Parallel'),
+    }
+    for name, (overrides, printed) in sweeps.items():
+        proc = cli(['-m', 'debug=fast', f'hydra.sweep.dir={tmp_path / name}']
+                   + overrides, tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert printed in proc.stdout + proc.stderr
+        assert len(glob.glob(str(tmp_path / name / '*' /
+                                 'metrics.json'))) == 2

@@ -1,5 +1,6 @@
 r"""One training epoch of RLMRec's official loop (``trainer.py``, spec §1.3,
 §3.3, §4.2): BPR + L2 (+ SSL) (+ alignment) per batch of triples."""
+import functools
 import inspect
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -22,6 +23,13 @@ def _encoder(model: Module) -> Module:
     # The backbone inside an alignment / KAR wrapper (or the model itself).
     encoder = model._modules.get('encoder')
     return encoder if isinstance(encoder, Module) else model
+
+
+@functools.lru_cache(maxsize=None)
+def _ssl_takes_z_dict(cls: type) -> bool:
+    # AutoCF's ssl_loss reuses the training forward; read once per class,
+    # not once per step.
+    return 'z_dict' in inspect.signature(cls.ssl_loss).parameters
 
 
 def sem_inputs(model: Module, data: HeteroData) -> Tuple[Any, ...]:
@@ -107,7 +115,7 @@ def train_step(model: Module, embedding: Module, data: HeteroData,
     if lambda_reg > 0:
         loss = loss + l2_reg(params, lambda_reg)
     if hasattr(model, 'ssl_loss'):
-        if 'z_dict' in inspect.signature(encoder.ssl_loss).parameters:
+        if _ssl_takes_z_dict(type(encoder)):
             kwargs['z_dict'] = z_dict  # AutoCF: reuse the forward
         loss = loss + model.ssl_loss(x_dict, edge_index_dict, {
             USER: user,
