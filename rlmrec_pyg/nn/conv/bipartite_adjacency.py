@@ -11,6 +11,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import SparseStorage, SparseTensor
 from torch_geometric.utils import cumsum
 
+from rlmrec_pyg.nn.conv.csr_autograd import edge_dot, weighted_matmul
+
 BACKENDS = ('csr', 'sparse_tensor', 'edge_index')
 
 
@@ -128,6 +130,22 @@ class BipartiteAdjacency:
             return dict(edge_index=self.edge_index, edge_weight=weight)
         raise ValueError(f"Unknown backend '{backend}' (choose from "
                          f"{list(BACKENDS)})")
+
+    def matmul(self, x: Tensor, edge_weight: Tensor) -> Tensor:
+        r"""Returns :math:`\mathbf{W} \mathbf{X}`, :math:`\mathbf{W}` this
+        structure holding :obj:`edge_weight` (one weight per stored entry,
+        in :obj:`edge_index` order, row = target), differentiable in both
+        :obj:`x` and :obj:`edge_weight` and fused on the CSR layout (the
+        weights' gradient is an edge-wise dot, that of :obj:`x` a product
+        with the transpose)."""
+        return weighted_matmul(self.rowptr, self.edge_index[0], self.perm,
+                               edge_weight, x)
+
+    def edge_dot(self, x: Tensor) -> Tensor:
+        r"""Returns :math:`\mathbf{x}_t^{\top} \mathbf{x}_s` for every
+        stored entry :math:`(s, t)` (:obj:`[nnz]`, :obj:`edge_index`
+        order), differentiable in :obj:`x` by one CSR product."""
+        return edge_dot(self.rowptr, self.edge_index[0], self.perm, x)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_users={self.num_users}, '

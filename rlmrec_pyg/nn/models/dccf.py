@@ -9,7 +9,7 @@ from torch.nn import Module, Parameter
 from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter
 
-from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.conv import BipartiteAdjacency, BipartiteConv
 from rlmrec_pyg.nn.functional import info_nce
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
@@ -27,16 +27,15 @@ def _in_batch_nce(query: Tensor, key: Tensor, temperature: float) -> Tensor:
     return info_nce(query, key, None, temperature) * query.size(0)
 
 
-def adaptive_weight(z: Tensor, edge_index: Tensor) -> Tensor:
+def adaptive_weight(z: Tensor, adj: BipartiteAdjacency) -> Tensor:
     r"""Returns the row-normalised adaptive edge weights of DCCF,
     :math:`\alpha_{ts} / \sum_{s'} \alpha_{ts'}` with
     :math:`\alpha_{ts} = (\cos(\mathbf{z}_t, \mathbf{z}_s) + 1) / 2`, for
-    every edge :math:`(s, t)` of :obj:`edge_index` (:obj:`[2, nnz]`, source
-    then target), computed edge-wise by gather / scatter (never
-    :math:`N \times N`)."""
-    z = F.normalize(z, dim=-1)
-    src, dst = edge_index
-    alpha = ((z[src] * z[dst]).sum(dim=-1) + 1) / 2
+    every stored entry :math:`(s, t)` of :obj:`adj` (in its
+    :obj:`edge_index` order), computed edge-wise
+    (:meth:`BipartiteAdjacency.edge_dot`, never :math:`N \times N`)."""
+    alpha = (adj.edge_dot(F.normalize(z, dim=-1)) + 1) / 2
+    dst = adj.edge_index[1]
     deg = scatter(alpha, dst, dim=0, dim_size=z.size(0), reduce='sum')
     return (alpha / deg[dst]).nan_to_num(0.0, 0.0, 0.0)
 
@@ -91,8 +90,8 @@ class DCCF(Module):
             (default: :obj:`"users"`)
         backend (str, optional): Sparse layout of the fixed-weight
             propagation (see :class:`~rlmrec_pyg.nn.LightGCN`); the adaptive
-            graphs always use gather / scatter so gradients reach their
-            weights. (default: :obj:`None`)
+            graphs always use :meth:`BipartiteAdjacency.matmul`, whose
+            gradient reaches their weights. (default: :obj:`None`)
 
     Shapes:
         - **input:** :obj:`x_dict` with :math:`(|\mathcal{U}|, d)` and
@@ -157,10 +156,8 @@ class DCCF(Module):
                 torch.softmax(x[num_users:] @ self.item_intent, dim=-1)
                 @ self.item_intent.t(),
             ], dim=0)
-            z_gaa = self.conv(x, adj.edge_index,
-                              adaptive_weight(z_gnn, adj.edge_index))
-            z_iaa = self.conv(x, adj.edge_index,
-                              adaptive_weight(z_int, adj.edge_index))
+            z_gaa = adj.matmul(x, adaptive_weight(z_gnn, adj))
+            z_iaa = adj.matmul(x, adaptive_weight(z_int, adj))
             x = z_gnn + z_int + z_gaa + z_iaa + x
             out = out + x
             views.append((z_gnn, z_int, z_gaa, z_iaa))
