@@ -299,12 +299,14 @@ class MaskedGenerativeAlignment(_Alignment):
     def forward(self, x_dict: Dict[NodeType, Tensor],
                 edge_index_dict: Dict[EdgeType, Tensor],
                 mask_dict: Optional[Dict[NodeType, Tensor]] = None,
-                ) -> Dict[NodeType, Tensor]:
+                **kwargs: Any) -> Dict[NodeType, Tensor]:
         r"""Runs the encoder on the masked input (unmasked if
-        :obj:`mask_dict` is :obj:`None`) and returns its :obj:`z_dict`."""
+        :obj:`mask_dict` is :obj:`None`) and returns its :obj:`z_dict`
+        (further keyword arguments, *e.g.*, :obj:`return_views`, go to the
+        encoder)."""
         if mask_dict is not None:
             x_dict = self.mask_inputs(x_dict, mask_dict)
-        return self.encoder(x_dict, edge_index_dict)
+        return self.encoder(x_dict, edge_index_dict, **kwargs)
 
     def _ssl_loss(self, x_dict: Dict[NodeType, Tensor], *args: Any,
                   mask_dict: Optional[Dict[NodeType, Tensor]] = None,

@@ -89,15 +89,37 @@ class KAR(Module):
         for adaptor in self.adaptor.values():
             adaptor.reset_parameters()
 
-    def forward(self, x_dict: Dict[NodeType, Tensor],
-                edge_index_dict: Dict[EdgeType, Tensor],
-                sem_dict: Dict[NodeType, Tensor]) -> Dict[NodeType, Tensor]:
+    def inputs(self, x_dict: Dict[NodeType, Tensor],
+               sem_dict: Dict[NodeType, Tensor]) -> Dict[NodeType, Tensor]:
+        r"""Returns the encoder's inputs :math:`\mathbf{x}'_v`."""
         _check_sem(sem_dict, {nt: x_dict[nt]
                               for nt in self.adaptor}, self.sem_channels, self)
         x_dict = dict(x_dict)
         for nt, adaptor in self.adaptor.items():
             x_dict[nt] = x_dict[nt] + adaptor(sem_dict[nt].to(x_dict[nt]))
-        return self.encoder(x_dict, edge_index_dict)
+        return x_dict
+
+    def forward(self, x_dict: Dict[NodeType, Tensor],
+                edge_index_dict: Dict[EdgeType, Tensor],
+                sem_dict: Dict[NodeType, Tensor],
+                **kwargs: Any) -> Dict[NodeType, Tensor]:
+        r"""Runs the encoder on :meth:`inputs` and returns its
+        :obj:`z_dict` (keyword arguments go to the encoder)."""
+        return self.encoder(self.inputs(x_dict, sem_dict), edge_index_dict,
+                            **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # Present only when the backbone defines it (SGL+KAR, Table 2): the
+        # loop duck-types it.
+        if name == 'ssl_loss' and hasattr(self._modules['encoder'], name):
+            return self._ssl_loss
+        return super().__getattr__(name)
+
+    def _ssl_loss(self, x_dict: Dict[NodeType, Tensor], *args: Any,
+                  sem_dict: Dict[NodeType, Tensor], **kwargs: Any) -> Tensor:
+        # The backbone's SSL term on the same inputs as its forward.
+        return self.encoder.ssl_loss(self.inputs(x_dict, sem_dict), *args,
+                                     **kwargs)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '

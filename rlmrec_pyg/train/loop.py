@@ -2,7 +2,7 @@ r"""One training epoch of RLMRec's official loop (``trainer.py``, spec §1.3,
 §3.3, §4.2): BPR + L2 (+ SSL) (+ alignment) per batch of triples."""
 import functools
 import inspect
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -26,10 +26,10 @@ def _encoder(model: Module) -> Module:
 
 
 @functools.lru_cache(maxsize=None)
-def _ssl_takes_z_dict(cls: type) -> bool:
-    # AutoCF's ssl_loss reuses the training forward; read once per class,
-    # not once per step.
-    return 'z_dict' in inspect.signature(cls.ssl_loss).parameters
+def _ssl_params(cls: type) -> FrozenSet[str]:
+    # What an ssl_loss reuses of the training forward (AutoCF: `z_dict`,
+    # DCCF: `views`); read once per class, not once per step.
+    return frozenset(inspect.signature(cls.ssl_loss).parameters)
 
 
 def sem_inputs(model: Module, data: HeteroData) -> Tuple[Any, ...]:
@@ -72,10 +72,12 @@ def train_step(model: Module, embedding: Module, data: HeteroData,
     * a model with :meth:`sample_mask` (masked generative alignment) runs on
       masked inputs, its SSL term too, and is aligned on the masked nodes;
     * a model with :meth:`ssl_loss` adds its self-supervised term over the
-      batch :obj:`{"user": user, "item": [pos, neg]}` (AutoCF also gets the
-      forward's :obj:`z_dict`);
+      batch :obj:`{"user": user, "item": [pos, neg]}`, reusing the forward
+      where it asks for it (AutoCF: :obj:`z_dict`; DCCF: the :obj:`views`
+      of :obj:`forward(..., return_views=True)`);
     * a model with :obj:`requires_sem_emb` (KAR) gets
-      :obj:`data.sem_emb_dict` as a third :obj:`forward` argument.
+      :obj:`data.sem_emb_dict` as a third :obj:`forward` argument (and
+      as :obj:`sem_dict` to a backbone's :meth:`ssl_loss`).
 
     Args:
         edge_index_dict (Dict, optional): The graph the model sees (default:
@@ -89,7 +91,11 @@ def train_step(model: Module, embedding: Module, data: HeteroData,
     x_dict = embedding()
     if edge_index_dict is None:
         edge_index_dict = data.edge_index_dict
-    kwargs: Dict[str, Any] = {}
+    kwargs: Dict[str, Any] = {}  # for ssl_loss
+    ssl_params = (_ssl_params(type(encoder)) if hasattr(model, 'ssl_loss')
+                  else frozenset())
+    # DCCF's contrast reuses the forward's per-layer views.
+    fwd_kwargs = dict(return_views=True) if 'views' in ssl_params else {}
     # AutoCF's contrast and recommendation loss use positives only.
     items = [pos] if hasattr(encoder, 'sample_graph') else [pos, neg]
     index_dict: Dict[str, Any] = {USER: [user], ITEM: items}
@@ -97,10 +103,17 @@ def train_step(model: Module, embedding: Module, data: HeteroData,
         num_nodes = {nt: x.size(0) for nt, x in x_dict.items()}
         mask_dict = model.sample_mask(num_nodes, generator=generator,
                                       device=device)
-        z_dict = model(x_dict, edge_index_dict, mask_dict)
+        out = model(x_dict, edge_index_dict, mask_dict, **fwd_kwargs)
         index_dict, kwargs = mask_dict, dict(mask_dict=mask_dict)
     else:
-        z_dict = model(x_dict, edge_index_dict, *sem_inputs(model, data))
+        sem = sem_inputs(model, data)
+        out = model(x_dict, edge_index_dict, *sem, **fwd_kwargs)
+        if sem:  # KAR: the SSL term sees the same inputs as the forward
+            kwargs['sem_dict'] = sem[0]
+    if fwd_kwargs:
+        z_dict, kwargs['views'] = out
+    else:
+        z_dict = out
     if hasattr(encoder, 'recommendation_loss'):
         loss = encoder.recommendation_loss(z_dict, user, pos)
     else:
@@ -114,8 +127,8 @@ def train_step(model: Module, embedding: Module, data: HeteroData,
         params = [x_dict[USER][user], x_dict[ITEM][pos], x_dict[ITEM][neg]]
     if lambda_reg > 0:
         loss = loss + l2_reg(params, lambda_reg)
-    if hasattr(model, 'ssl_loss'):
-        if _ssl_takes_z_dict(type(encoder)):
+    if ssl_params:
+        if 'z_dict' in ssl_params:
             kwargs['z_dict'] = z_dict  # AutoCF: reuse the forward
         loss = loss + model.ssl_loss(x_dict, edge_index_dict, {
             USER: user,

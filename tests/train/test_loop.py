@@ -5,7 +5,7 @@ import sys
 import torch
 
 from rlmrec_pyg.data import BPRSampler
-from rlmrec_pyg.nn import (KAR, SGL, AutoCF, LightGCN,
+from rlmrec_pyg.nn import (DCCF, KAR, SGL, AutoCF, LightGCN,
                            MaskedGenerativeAlignment, NodeEmbedding)
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import evaluate, train_epoch, train_step
@@ -82,6 +82,49 @@ def test_kar_trains_and_evaluates_with_semantic_inputs():
     assert not torch.equal(before, model.adaptor[ITEM].mlp[0].weight)
     metrics = evaluate(model, embedding, data, 'val')
     assert 0.0 <= metrics['recall@20'] <= 1.0
+
+
+def test_dccf_step_runs_one_forward(monkeypatch):
+    # The contrast reuses the training forward's views (no second pass).
+    data = get_data()
+    model = DCCF(8, num_layers=2, num_intents=4)
+    embedding = NodeEmbedding({USER: 40, ITEM: 50}, 8)
+    calls = []
+    propagate = model.propagate
+    monkeypatch.setattr(model, 'propagate',
+                        lambda *a: calls.append(1) or propagate(*a))
+    loss = train_step(model, embedding, data, *batch())
+    assert len(calls) == 1 and math.isfinite(float(loss.detach()))
+    # The same loss as the step that recomputes the views.
+    recomputing = _RecomputingDCCF(8, num_layers=2, num_intents=4)
+    recomputing.load_state_dict(model.state_dict())
+    again = train_step(recomputing, embedding, data, *batch())
+    assert abs(float(loss) - float(again)) < 1e-5 * abs(float(loss))
+
+
+class _RecomputingDCCF(DCCF):
+    # An ssl_loss without the `views` parameter: the loop cannot reuse.
+    def ssl_loss(self, x_dict, edge_index_dict, index_dict):
+        return super().ssl_loss(x_dict, edge_index_dict, index_dict)
+
+
+def test_kar_keeps_the_backbone_ssl_loss_on_its_inputs(monkeypatch):
+    # SGL+KAR (Table 2): SGL's contrast runs, on x + MLP(sem_emb).
+    data = get_data(sem_channels=12)
+    model = KAR(SGL(8, num_layers=2), sem_channels=12, in_channels=8)
+    assert not hasattr(KAR(LightGCN(8), 12, 8), 'ssl_loss')
+    embedding = NodeEmbedding({USER: 40, ITEM: 50}, 8)
+    seen = {}
+
+    def spy(x_dict, edge_index_dict, index_dict, **kwargs):
+        seen.update(x_dict)
+        return x_dict[USER].sum() * 0
+
+    monkeypatch.setattr(model.encoder, 'ssl_loss', spy)
+    train_step(model, embedding, data, *batch())
+    expected = model.inputs(embedding(), data.sem_emb_dict)
+    for nt in (USER, ITEM):
+        assert torch.allclose(seen[nt], expected[nt])
 
 
 def test_autocf_resamples_graphs_and_uses_its_own_losses(monkeypatch):

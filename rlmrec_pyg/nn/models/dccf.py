@@ -163,20 +163,27 @@ class DCCF(Module):
             views.append((z_gnn, z_int, z_gaa, z_iaa))
         return out, views
 
-    def forward(self, x_dict: Dict[NodeType, Tensor],
-                edge_index_dict: Dict[EdgeType, Tensor]
-                ) -> Dict[NodeType, Tensor]:
-        r"""Returns the layer-sum embeddings :obj:`z_dict`."""
-        out, _ = self.propagate(x_dict, edge_index_dict)
-        return split(out, x_dict[USER].size(0))
+    def forward(
+        self, x_dict: Dict[NodeType, Tensor],
+        edge_index_dict: Dict[EdgeType, Tensor], return_views: bool = False
+    ) -> Union[Dict[NodeType, Tensor], Tuple[Dict[NodeType, Tensor],
+                                             List[Tuple[Tensor, ...]]]]:
+        r"""Returns the layer-sum embeddings :obj:`z_dict`, and with
+        :obj:`return_views=True` the tuple :obj:`(z_dict, views)` (the
+        per-layer views of :meth:`propagate`), so that :meth:`ssl_loss` can
+        reuse this forward (as :obj:`return_attention_weights` of PyG's
+        :class:`~torch_geometric.nn.conv.GATConv`)."""
+        out, views = self.propagate(x_dict, edge_index_dict)
+        z_dict = split(out, x_dict[USER].size(0))
+        return (z_dict, views) if return_views else z_dict
 
     def ssl_loss(
         self, x_dict: Dict[NodeType, Tensor],
         edge_index_dict: Dict[EdgeType, Tensor],
-        index_dict: Dict[NodeType, Union[Tensor, Sequence[Tensor]]]
+        index_dict: Dict[NodeType, Union[Tensor, Sequence[Tensor]]],
+        views: Optional[List[Tuple[Tensor, ...]]] = None,
     ) -> Tensor:
-        r"""Computes the per-layer contrast (recomputing the forward, which
-        is deterministic, so the gradient equals the official one).
+        r"""Computes the per-layer contrast.
 
         Args:
             x_dict (Dict[str, torch.Tensor]): The input embeddings.
@@ -185,12 +192,18 @@ class DCCF(Module):
             index_dict (Dict[str, torch.Tensor]): The batch: :obj:`'user'`
                 indices and :obj:`'item'` positive indices (or the list
                 :obj:`[positive, negative]`; negatives are not used).
+            views (List, optional): The views of the training forward
+                (:obj:`forward(..., return_views=True)`), as the official
+                code shares one forward; :obj:`None` recomputes them from
+                :obj:`x_dict` (deterministic: same value and gradient).
+                (default: :obj:`None`)
         """
         user, items = ssl_index(index_dict, self.__class__.__name__)
         user = user.unique()
         item = items[0].unique() + x_dict[USER].size(0)  # stacked rows
         num_items = user.numel() if self.item_norm == 'users' else item.numel()
-        _, views = self.propagate(x_dict, edge_index_dict)
+        if views is None:
+            _, views = self.propagate(x_dict, edge_index_dict)
         user_loss = item_loss = x_dict[USER].new_zeros(())
         tau = self.temperature
         for z_gnn, *others in views:

@@ -91,6 +91,35 @@ def test_dccf_ssl_loss_matches_naive(item_norm):
     assert model.item_intent.grad.abs().sum() > 0
 
 
+def test_dccf_ssl_loss_reuses_the_forward_views():
+    # forward(..., return_views=True) -> ssl_loss(views=...): the value and
+    # every gradient equal the recomputing path (the official single forward).
+    data = fake_data()
+    model = DCCF(DIM, num_layers=2, num_intents=4, temperature=0.3)
+    user, pos, neg = batch()
+    grads, losses = [], []
+    for reuse in (False, True):
+        emb = embedding()
+        x_dict = emb()
+        index = {USER: user, ITEM: [pos, neg]}
+        if reuse:
+            z_dict, views = model(x_dict, data.edge_index_dict,
+                                  return_views=True)
+            ssl = model.ssl_loss(x_dict, data.edge_index_dict, index, views)
+        else:
+            z_dict = model(x_dict, data.edge_index_dict)
+            ssl = model.ssl_loss(x_dict, data.edge_index_dict, index)
+        loss = ssl + (z_dict[USER][user] * z_dict[ITEM][pos]).sum()
+        model.zero_grad()
+        loss.backward()
+        losses.append(float(loss))
+        grads.append([p.grad.clone() for p in emb.parameters()] +
+                     [model.user_intent.grad.clone()])
+    assert abs(losses[0] - losses[1]) < 1e-5 * abs(losses[0])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_dccf_errors():
     with pytest.raises(ValueError, match="Unknown 'item_norm'"):
         DCCF(DIM, item_norm='batch')
