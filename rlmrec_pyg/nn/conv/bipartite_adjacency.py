@@ -11,7 +11,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import SparseStorage, SparseTensor
 from torch_geometric.utils import cumsum
 
-from rlmrec_pyg.nn.conv.csr_autograd import edge_dot, weighted_matmul
+from rlmrec_pyg.nn.conv.csr_autograd import CSRPattern, sddmm, spmm
 
 BACKENDS = ('csr', 'sparse_tensor', 'edge_index')
 
@@ -131,6 +131,14 @@ class BipartiteAdjacency:
         raise ValueError(f"Unknown backend '{backend}' (choose from "
                          f"{list(BACKENDS)})")
 
+    @property
+    def pattern(self) -> CSRPattern:
+        r"""The sparsity pattern (row = target) and its transpose
+        (:obj:`perm`), for :func:`~rlmrec_pyg.nn.conv.csr_autograd.spmm` and
+        :func:`~rlmrec_pyg.nn.conv.csr_autograd.sddmm`."""
+        return CSRPattern.symmetric(self.rowptr, self.edge_index[0],
+                                    self.perm)
+
     def matmul(self, x: Tensor, edge_weight: Tensor) -> Tensor:
         r"""Returns :math:`\mathbf{W} \mathbf{X}`, :math:`\mathbf{W}` this
         structure holding :obj:`edge_weight` (one weight per stored entry,
@@ -138,14 +146,13 @@ class BipartiteAdjacency:
         :obj:`x` and :obj:`edge_weight` and fused on the CSR layout (the
         weights' gradient is an edge-wise dot, that of :obj:`x` a product
         with the transpose)."""
-        return weighted_matmul(self.rowptr, self.edge_index[0], self.perm,
-                               edge_weight, x)
+        return spmm(self.pattern, edge_weight, x)
 
     def edge_dot(self, x: Tensor) -> Tensor:
         r"""Returns :math:`\mathbf{x}_t^{\top} \mathbf{x}_s` for every
         stored entry :math:`(s, t)` (:obj:`[nnz]`, :obj:`edge_index`
-        order), differentiable in :obj:`x` by one CSR product."""
-        return edge_dot(self.rowptr, self.edge_index[0], self.perm, x)
+        order), differentiable in :obj:`x` by CSR products."""
+        return sddmm(self.pattern, x, x)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_users={self.num_users}, '

@@ -1,91 +1,138 @@
-r"""Differentiable edge-wise products over a :class:`BipartiteAdjacency`
-whose **edge values are learned** (DCCF's adaptive graphs, spec §5.5).
+r"""Differentiable sparse products on a fixed CSR pattern whose **entries
+are learned** (DCCF's adaptive graphs, AutoCF's graph-transformer
+attention; spec §5.5-5.6).
 
-Both use the stored CSR layout (entries sorted by target) and its
-transpose permutation :obj:`perm`: every backward pass is one more CSR
-product or sampled product (SDDMM), never the gather / scatter-add of
+A :class:`CSRPattern` holds the rows of a sparsity pattern and, once, its
+transpose. Every backward pass is then one more CSR product (SpMM) or
+sampled product (SDDMM), never the gather / scatter-add of
 :obj:`x[index]`, whose backward on the CPU sorts the indices first (it was
-~40 % of a DCCF step).
+~40 % of a DCCF step and ~30 % of an AutoCF step).
 """
-from typing import Any, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import cumsum
 
 
-def _csr(rowptr: Tensor, col: Tensor, value: Tensor) -> Tensor:
-    n = rowptr.numel() - 1
-    return torch.sparse_csr_tensor(rowptr, col, value, (n, n),
-                                   check_invariants=False)
+class CSRPattern(NamedTuple):
+    r"""The sparsity pattern of an :math:`N \times N` matrix in CSR layout
+    (:obj:`rowptr`, :obj:`col`; entry :math:`e` in row :math:`r_e`) and of
+    its transpose (:obj:`t_rowptr`, :obj:`t_col`), with :obj:`t_perm` the
+    entry of the matrix stored at each position of the transpose."""
+    rowptr: Tensor
+    col: Tensor
+    t_rowptr: Tensor
+    t_col: Tensor
+    t_perm: Tensor
+
+    @classmethod
+    def from_edge_index(cls, edge_index: Tensor,
+                        num_nodes: int) -> Tuple['CSRPattern', Tensor]:
+        r"""Returns the pattern with an entry at :math:`(r, c)` for every
+        column :math:`(r, c)` of :obj:`edge_index` (row first), and the
+        permutation that sorts :obj:`edge_index` into its entry order."""
+        row, col = edge_index
+        order = (row * num_nodes + col).argsort()
+        row, col = row[order], col[order]
+        t_perm = (col * num_nodes + row).argsort()
+        return cls(
+            cumsum(torch.bincount(row, minlength=num_nodes)), col,
+            cumsum(torch.bincount(col, minlength=num_nodes)), row[t_perm],
+            t_perm), order
+
+    @classmethod
+    def symmetric(cls, rowptr: Tensor, col: Tensor,
+                  perm: Tensor) -> 'CSRPattern':
+        r"""The pattern of a structurally symmetric matrix, whose transpose
+        is itself with entry :math:`(c, r)` at position :obj:`perm[e]` of
+        entry :math:`e = (r, c)`."""
+        return cls(rowptr, col, rowptr, col, perm)
+
+    def csr(self, value: Tensor) -> Tensor:
+        r"""The matrix holding :obj:`value` (one per entry)."""
+        n = self.rowptr.numel() - 1
+        return torch.sparse_csr_tensor(self.rowptr, self.col, value, (n, n),
+                                       check_invariants=False)
+
+    def csr_t(self, value: Tensor) -> Tensor:
+        r"""The transpose of :meth:`csr`."""
+        n = self.rowptr.numel() - 1
+        return torch.sparse_csr_tensor(self.t_rowptr, self.t_col,
+                                       value[self.t_perm], (n, n),
+                                       check_invariants=False)
 
 
-def _edge_dot(a: Tensor, b: Tensor, rowptr: Tensor, col: Tensor) -> Tensor:
-    # <a_row(e), b_col(e)> for every entry e: a sampled dense-dense product
-    # (SDDMM; ~6x faster on the CPU than gathering both sides).
-    pattern = _csr(rowptr, col, a.new_zeros(col.numel()))
-    return torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0).values()
+def _sddmm(pattern: CSRPattern, a: Tensor, b: Tensor) -> Tensor:
+    # <a_r, b_c> for every entry (r, c): a sampled dense-dense product
+    # (~6x faster on the CPU than gathering both sides).
+    zeros = a.new_zeros(pattern.col.numel())
+    return torch.sparse.sampled_addmm(pattern.csr(zeros), a, b.t(),
+                                      beta=0.0).values()
 
 
-class _WeightedMatmul(torch.autograd.Function):
-    # out_t = sum_e value_e x_{col(e)} over the entries e of row t.
+class _SpMM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, rowptr: Tensor, col: Tensor, perm: Tensor,
-                value: Tensor, x: Tensor) -> Tensor:
-        ctx.save_for_backward(rowptr, col, perm, value, x)
-        return _csr(rowptr, col, value) @ x
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
-        rowptr, col, perm, value, x = ctx.saved_tensors
-        grad_value = grad_x = None
-        if ctx.needs_input_grad[3]:
-            grad_value = _edge_dot(grad, x, rowptr, col)
-        if ctx.needs_input_grad[4]:
-            # The transpose: the same structure, values permuted.
-            grad_x = _csr(rowptr, col, value[perm]) @ grad
-        return None, None, None, grad_value, grad_x
-
-
-class _EdgeDot(torch.autograd.Function):
-    # out_e = <x_row(e), x_col(e)> on a structurally symmetric matrix.
-    @staticmethod
-    def forward(ctx: Any, rowptr: Tensor, col: Tensor, perm: Tensor,
+    def forward(ctx: Any, pattern: CSRPattern, value: Tensor,
                 x: Tensor) -> Tensor:
-        ctx.save_for_backward(rowptr, col, perm, x)
-        return _edge_dot(x, x, rowptr, col)
+        ctx.pattern = pattern
+        ctx.save_for_backward(value, x)
+        return pattern.csr(value) @ x
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
-        rowptr, col, perm, x = ctx.saved_tensors
-        # d/dx_t sum_e g_e <x_row, x_col> = sum_s (g_ts + g_st) x_s.
-        grad_x = _csr(rowptr, col, grad + grad[perm]) @ x
-        return None, None, None, grad_x
+        value, x = ctx.saved_tensors
+        grad_value = grad_x = None
+        if ctx.needs_input_grad[1]:
+            grad_value = _sddmm(ctx.pattern, grad, x)
+        if ctx.needs_input_grad[2]:
+            grad_x = ctx.pattern.csr_t(value) @ grad
+        return None, grad_value, grad_x
 
 
-def weighted_matmul(rowptr: Tensor, col: Tensor, perm: Tensor,
-                    value: Tensor, x: Tensor) -> Tensor:
-    r"""Returns :math:`\mathbf{W} \mathbf{X}` for the CSR matrix
-    :math:`\mathbf{W}` with entries :obj:`value` in CSR layout,
-    differentiable in :obj:`value` (:math:`\partial / \partial w_{ts} =
-    \mathbf{g}_t^{\top} \mathbf{x}_s`) and :obj:`x` (:math:`\mathbf{W}^{\top}
-    \mathbf{G}`, through :obj:`perm`, the position of every transposed
-    entry of a structurally symmetric matrix).
+class _SDDMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, pattern: CSRPattern, a: Tensor,
+                b: Tensor) -> Tensor:
+        ctx.pattern = pattern
+        ctx.save_for_backward(a, b)
+        return _sddmm(pattern, a, b)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        a, b = ctx.saved_tensors
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_a = ctx.pattern.csr(grad) @ b
+        if ctx.needs_input_grad[2]:
+            grad_b = ctx.pattern.csr_t(grad) @ a
+        return None, grad_a, grad_b
+
+
+def spmm(pattern: CSRPattern, value: Tensor, x: Tensor) -> Tensor:
+    r"""Returns :math:`\mathbf{W} \mathbf{X}`, :math:`\mathbf{W}` the
+    pattern holding :obj:`value` (:obj:`[nnz]`), differentiable in
+    :obj:`value` (:math:`\partial / \partial w_{rc} = \mathbf{g}_r^{\top}
+    \mathbf{x}_c`, an SDDMM) and :obj:`x` (:math:`\mathbf{W}^{\top}
+    \mathbf{G}`).
 
     Args:
-        rowptr (torch.Tensor): CSR row pointers :obj:`[N + 1]`.
-        col (torch.Tensor): Column of every entry :obj:`[nnz]`.
-        perm (torch.Tensor): Position of :math:`(s, t)` for every entry
-            :math:`(t, s)` :obj:`[nnz]`.
+        pattern (CSRPattern): The sparsity pattern.
         value (torch.Tensor): The entries :obj:`[nnz]`.
         x (torch.Tensor): Dense :obj:`[N, F]`.
     """
-    return _WeightedMatmul.apply(rowptr, col, perm, value, x)
+    return _SpMM.apply(pattern, value, x)
 
 
-def edge_dot(rowptr: Tensor, col: Tensor, perm: Tensor, x: Tensor) -> Tensor:
-    r"""Returns :math:`\mathbf{x}_t^{\top} \mathbf{x}_s` for every entry
-    :math:`(t, s)` of a structurally symmetric CSR matrix (:obj:`[nnz]`),
-    with the backward pass :math:`(\mathbf{G} + \mathbf{G}^{\top})
-    \mathbf{X}` as one CSR product. Arguments as in
-    :func:`weighted_matmul`."""
-    return _EdgeDot.apply(rowptr, col, perm, x)
+def sddmm(pattern: CSRPattern, a: Tensor, b: Tensor) -> Tensor:
+    r"""Returns :math:`\mathbf{a}_r^{\top} \mathbf{b}_c` for every entry
+    :math:`(r, c)` of the pattern (:obj:`[nnz]`), differentiable in both
+    (:math:`\mathbf{G} \mathbf{B}` and :math:`\mathbf{G}^{\top}
+    \mathbf{A}`, two CSR products).
+
+    Args:
+        pattern (CSRPattern): The sparsity pattern.
+        a (torch.Tensor): Dense :obj:`[N, F]`.
+        b (torch.Tensor): Dense :obj:`[N, F]`.
+    """
+    return _SDDMM.apply(pattern, a, b)

@@ -12,6 +12,7 @@ from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter, softmax
 
 from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.conv.csr_autograd import CSRPattern, sddmm, spmm
 from rlmrec_pyg.nn.functional import logsumexp_scores
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
@@ -148,16 +149,18 @@ class AutoCF(Module):
         :math:`\mathbf{v}_c` over its edges :math:`(r, c)` of
         :obj:`edge_index` (stacked ids)."""
         w_q, w_k, w_v = self.gt_weights[3 * layer:3 * layer + 3]
-        row, col = edge_index
-        shape = (-1, self.heads, self.embedding_dim // self.heads)
-        q = (x @ w_q)[row].view(shape)  # [nnz, heads, d / heads]
-        k = (x @ w_k)[col].view(shape)
-        v = (x @ w_v)[col].view(shape)
-        att = (q * k).sum(dim=-1).clamp(-10.0, 10.0)  # [nnz, heads]
-        att = softmax(att, row, num_nodes=x.size(0))
-        out = scatter(att.unsqueeze(-1) * v, row, dim=0, dim_size=x.size(0),
-                      reduce='sum')
-        return out.view(-1, self.embedding_dim)
+        pattern, _ = CSRPattern.from_edge_index(edge_index, x.size(0))
+        width = self.embedding_dim // self.heads
+        heads = [slice(h * width, (h + 1) * width) for h in range(self.heads)]
+        # Per head, the logits q_r . k_c of every edge (an SDDMM)...
+        att = torch.stack([
+            sddmm(pattern, x @ w_q[:, h], x @ w_k[:, h]) for h in heads
+        ]).clamp(-10.0, 10.0)  # [heads, nnz]
+        att = softmax(att, ptr=pattern.rowptr, dim=1)
+        # ... and the attention-weighted sum of v_c over each row (an SpMM).
+        return torch.cat(
+            [spmm(pattern, a, x @ w_v[:, h]) for a, h in zip(att, heads)],
+            dim=-1)
 
     def forward(self, x_dict: Dict[NodeType, Tensor],
                 edge_index_dict: Dict[EdgeType, Tensor]
