@@ -16,7 +16,8 @@ shapes of a real epoch of batches (batch 4096, official settings):
   (one product forward, one backward: the semantic side is constant).
 
 No softmax, exponential or graph work is counted, so the real losses cost
-more than this floor.
+more than this floor. ``--bf16`` runs the products in bfloat16 autocast (the
+wrappers' ``bf16=True``).
 
 .. code-block:: bash
 
@@ -36,13 +37,14 @@ from rlmrec_pyg.nn.alignment_base import _Projector
 from rlmrec_pyg.typing import EDGE, ITEM, USER
 
 
-def timed(fn: Callable[[], None], rounds: int) -> float:
+def timed(fn: Callable[[], None], rounds: int, bf16: bool) -> float:
     times = []
-    for _ in range(rounds):
+    for _ in range(rounds + 1):  # the first call warms up
         t0 = time.perf_counter()
-        fn()
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+            fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times[1:])
 
 
 def mlp_step(mlp: _Projector, x: torch.Tensor) -> None:
@@ -56,6 +58,7 @@ def main() -> None:
                         default=[384, 1536])
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--bf16', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as root:
@@ -85,7 +88,8 @@ def main() -> None:
     for d_s in args.sem_channels:
         projector = _Projector(d_s, DIM)
         rows = torch.randn(num_users + int(statistics.mean(items)), d_s)
-        con = timed(lambda: mlp_step(projector, rows), args.rounds) * steps
+        con = timed(lambda: mlp_step(projector, rows), args.rounds,
+                    args.bf16) * steps
 
         generator = _Projector(DIM, d_s)
         z = torch.randn(masked, DIM, requires_grad=True)
@@ -96,8 +100,9 @@ def main() -> None:
             out = generator(z)
             (out @ target.t()).sum().backward()
 
-        gen_s = timed(gen_step, args.rounds) * steps
-        print(f'd_s = {d_s}: Con floor {con:.2f} s/epoch '
+        gen_s = timed(gen_step, args.rounds, args.bf16) * steps
+        tag = ' (bf16)' if args.bf16 else ''
+        print(f'd_s = {d_s}{tag}: Con floor {con:.2f} s/epoch '
               f'({con / base_s:.1f} x base), Gen floor {gen_s:.2f} s/epoch '
               f'({gen_s / base_s:.1f} x base)')
 
