@@ -69,8 +69,8 @@ class ContrastiveAlignment(_Alignment):
         negatives (str or Dict[str, str], optional): :obj:`"in_batch"` or
             :obj:`"all"`, for every node type or per node type (unlisted types
             use :obj:`"in_batch"`). (default: :obj:`"in_batch"`)
-        bf16 (bool, optional): Run the projector and the similarity GEMMs
-            of the loss in bfloat16 autocast. (default: :obj:`False`)
+        bf16 (bool, optional): Run the projector in bfloat16 autocast (the
+            similarity scores stay in float32). (default: :obj:`False`)
     """
     MODES = ('in_batch', 'all')
 
@@ -125,16 +125,22 @@ class ContrastiveAlignment(_Alignment):
         losses: List[Tensor] = []
         for nt, groups in _as_groups(index_dict, self).items():
             z, sem = self._rows(nt, z_dict, sem_dict)
-            with self._autocast(z):
-                losses.extend(self._group_losses(nt, z, sem, groups))
-        return torch.stack(losses).float().sum().to(z.dtype)
+            losses.extend(self._group_losses(nt, z, sem, groups))
+        return torch.stack(losses).sum()
+
+    def _project(self, sem: Tensor, like: Tensor) -> Tensor:
+        # bf16: only the projector's GEMMs; the scores stay in `like`'s
+        # dtype (float32), so the CPU keeps the blocked log-sum-exp.
+        with self._autocast(like):
+            key = self.projector(sem)
+        return key.to(like.dtype)
 
     def _group_losses(self, nt: NodeType, z: Tensor, sem: Tensor,
                       groups: List[Tensor]) -> List[Tensor]:
         # Repeated nodes of a group are computed once, weighted by their
         # count (an exact rewrite of the loss with duplicates, see info_nce).
         if self.negatives_of(nt) == 'all':
-            key = self.projector(sem)  # [num_nodes, out_channels]
+            key = self._project(sem, z)  # [num_nodes, out_channels]
             losses = []
             for index in groups:
                 uniq, count = index.unique(return_counts=True)
@@ -142,7 +148,7 @@ class ContrastiveAlignment(_Alignment):
                     info_nce(z[uniq], key, uniq, self.temperature, count))
             return losses
         union = torch.cat(groups).unique()
-        key = self.projector(sem[union])  # [num_unique, out_channels]
+        key = self._project(sem[union], z)  # [num_unique, out_channels]
         losses = []
         for index in groups:
             uniq, count = index.unique(return_counts=True)

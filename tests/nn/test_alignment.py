@@ -95,9 +95,14 @@ def test_contrastive_bf16_close_and_ssl_passthrough():
     index = {USER: torch.arange(6), ITEM: [torch.arange(5)]}
     ref = model.alignment_loss(z, data.sem_emb_dict, index).item()
     model.bf16 = True
+    dtypes = []
+    model.projector.register_forward_hook(
+        lambda mod, args, out: dtypes.append(out.dtype))
     out = model.alignment_loss(z, data.sem_emb_dict, index)
     assert out.dtype == torch.float32
     assert math.isclose(out.item(), ref, rel_tol=5e-2)
+    # The projector's GEMMs ran in bf16; the scores were not.
+    assert dtypes and set(dtypes) == {torch.bfloat16}
     assert hasattr(model, 'ssl_loss')
     assert not hasattr(ContrastiveAlignment(torch.nn.Linear(1, 1), 2, 3),
                        'ssl_loss')
