@@ -76,11 +76,10 @@ def test_download_keeps_only_its_folder(tmp_path, monkeypatch):
             zf.write(path, path.relative_to(src))
     monkeypatch.setattr(RLMRecDataset, 'url', archive.as_uri())
     data = RLMRecDataset(str(tmp_path / 'root'), 'steam')[0]
-    assert sorted(p.name for p in (tmp_path / 'root' / 'steam' /
-                                   'raw').iterdir()) == [
-                                       'trn_mat.pkl', 'tst_mat.pkl',
-                                       'val_mat.pkl'
-                                   ]
+    raw = tmp_path / 'root' / 'steam' / 'raw'
+    assert sorted(p.name for p in raw.iterdir()) == [
+        'trn_mat.pkl', 'tst_mat.pkl', 'val_mat.pkl'
+    ]
     assert data[EDGE].edge_index.size(1) == 6
     assert PROFILE not in data[USER]  # interactions-only folder works
 

@@ -11,8 +11,8 @@ def _check(edge_index, num_items, user, pos, neg):
     assert user.numel() == pos.numel() == neg.numel() == edge_index.size(1)
     # One triple per training interaction.
     assert sorted(zip(user.tolist(), pos.tolist())) == sorted(train)
-    assert not any((u, n) in train for u, n in zip(user.tolist(),
-                                                    neg.tolist()))
+    assert not any((u, n) in train
+                   for u, n in zip(user.tolist(), neg.tolist()))
     assert int(neg.min()) >= 0 and int(neg.max()) < num_items
 
 
