@@ -26,30 +26,22 @@ wrappers' ``bf16=True``).
 import argparse
 import statistics
 import tempfile
-import time
-from typing import Callable, List
+from typing import List
 
 import torch
 from alignment_speed import BATCH, DIM, build, run_epoch
+from official_nce_cost import timed
 
 from rlmrec_pyg.data import BPRSampler, RLMRecDataset
 from rlmrec_pyg.nn.alignment_base import _Projector
 from rlmrec_pyg.typing import EDGE, ITEM, USER
 
 
-def timed(fn: Callable[[], None], rounds: int, bf16: bool) -> float:
-    times = []
-    for _ in range(rounds + 1):  # the first call warms up
-        t0 = time.perf_counter()
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
-            fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
-
-
-def mlp_step(mlp: _Projector, x: torch.Tensor) -> None:
+def mlp_step(mlp: _Projector, x: torch.Tensor, bf16: bool) -> None:
     mlp.zero_grad()
-    mlp(x).sum().backward()
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+        out = mlp(x)
+    out.sum().backward()
 
 
 def main() -> None:
@@ -88,8 +80,8 @@ def main() -> None:
     for d_s in args.sem_channels:
         projector = _Projector(d_s, DIM)
         rows = torch.randn(num_users + int(statistics.mean(items)), d_s)
-        con = timed(lambda: mlp_step(projector, rows), args.rounds,
-                    args.bf16) * steps
+        con = timed(lambda: mlp_step(projector, rows, args.bf16),
+                    args.rounds) * steps
 
         generator = _Projector(DIM, d_s)
         z = torch.randn(masked, DIM, requires_grad=True)
@@ -97,10 +89,12 @@ def main() -> None:
 
         def gen_step() -> None:
             generator.zero_grad()
-            out = generator(z)
-            (out @ target.t()).sum().backward()
+            with torch.autocast('cpu', dtype=torch.bfloat16,
+                                enabled=args.bf16):
+                scores = generator(z) @ target.t()
+            scores.sum().backward()
 
-        gen_s = timed(gen_step, args.rounds, args.bf16) * steps
+        gen_s = timed(gen_step, args.rounds) * steps
         tag = ' (bf16)' if args.bf16 else ''
         print(f'd_s = {d_s}{tag}: Con floor {con:.2f} s/epoch '
               f'({con / base_s:.1f} x base), Gen floor {gen_s:.2f} s/epoch '

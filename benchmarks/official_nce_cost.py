@@ -11,7 +11,7 @@ twelve such terms per batch (2 layers x 3 views x users / items), with
 """
 import argparse
 import statistics
-import time
+import timeit
 from typing import Callable
 
 import torch
@@ -29,13 +29,11 @@ def official_nce(e1: torch.Tensor, e2: torch.Tensor,
     return (-torch.log(pos / (neg + 1e-8) + 1e-8)).sum() / pos.size(0)
 
 
-def timed(fn: Callable[[], None], rounds: int) -> float:
-    times = []
-    for _ in range(rounds + 1):  # the first call warms up
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
+def timed(fn: Callable[[], object], rounds: int) -> float:
+    r"""Median wall seconds of :obj:`fn` over :obj:`rounds` calls, after
+    one warm-up call."""
+    return statistics.median(
+        timeit.repeat(fn, number=1, repeat=rounds + 1)[1:])
 
 
 def main() -> None:
