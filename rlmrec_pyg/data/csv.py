@@ -3,8 +3,9 @@ import csv
 import os.path as osp
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
+from rlmrec_pyg.data.dataset import SafeInMemoryDataset
 from rlmrec_pyg.data.graph import validate_rec_data
 from rlmrec_pyg.data.interactions import interactions_to_data
 from rlmrec_pyg.typing import ITEM, RAW_ID, USER
@@ -49,7 +50,7 @@ def _attach(data: HeteroData, node_type: str, table: Table, id_col: str,
         ]
 
 
-class InteractionCSV(InMemoryDataset):
+class InteractionCSV(SafeInMemoryDataset):
     r"""Your own interactions as a graph in the :mod:`rlmrec_pyg.data`
     representation.
 

@@ -50,7 +50,7 @@ def validate_rec_data(data: HeteroData, name: str = 'data') -> None:
     :class:`ValueError` naming :obj:`name` and the broken invariant: ids in
     range, no duplicate interaction, disjoint splits, the reverse edges equal
     to the flipped training edges, and :obj:`sem_emb` rows equal to the node
-    counts without NaN."""
+    counts without NaN or infinity."""
     num_users, num_items = data[USER].num_nodes, data[ITEM].num_nodes
     splits = {'train': data[EDGE].edge_index}
     for split, key in (('val', VAL_INDEX), ('test', TEST_INDEX)):
@@ -96,6 +96,31 @@ def validate_rec_data(data: HeteroData, name: str = 'data') -> None:
             raise ValueError(f"Expected 'sem_emb' of node type '{node_type}' "
                              f"in '{name}' to have {num} rows (got shape "
                              f"{list(sem.size())})")
-        if torch.isnan(sem).any():
-            raise ValueError(f"'sem_emb' of node type '{node_type}' in "
-                             f"'{name}' contains NaN")
+        check_finite_rows(sem, f"'sem_emb' of node type '{node_type}' in "
+                          f"'{name}'")
+
+
+def check_finite_rows(x: Tensor, what: str) -> None:
+    r"""Raises a :class:`ValueError` naming :obj:`what` and the first row of
+    :obj:`x` that holds a NaN or an infinity, if any."""
+    bad = ~torch.isfinite(x)
+    if not bool(bad.any()):
+        return
+    bad = bad.reshape(x.size(0), -1) if x.dim() > 0 else bad.view(1, 1)
+    row = int(bad.any(dim=1).nonzero()[0])
+    value = x.reshape(bad.size())[row][bad[row]][0].item()
+    raise ValueError(f"{what} holds non-finite values: {int(bad.any(1).sum())}"
+                     f" rows, the first is row {row} (a {value} in it); "
+                     f"non-finite vectors make every loss and score "
+                     f"meaningless, so they are refused")
+
+
+def check_semantic(data: HeteroData, name: str = 'data') -> None:
+    r"""Raises a :class:`ValueError` naming :obj:`name`, the node type and
+    the first bad row if any :obj:`sem_emb` of :obj:`data` holds a NaN or an
+    infinity."""
+    for node_type in data.node_types:
+        sem = data[node_type].get('sem_emb')
+        if isinstance(sem, Tensor) and sem.is_floating_point():
+            check_finite_rows(sem, f"'sem_emb' of node type '{node_type}' "
+                              f"in '{name}'")

@@ -8,9 +8,10 @@ import zipfile
 from collections import Counter, defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data.download import check_sha256, fetch
+from rlmrec_pyg.data.dataset import SafeInMemoryDataset
 from rlmrec_pyg.data.graph import validate_rec_data
 from rlmrec_pyg.data.interactions import interactions_to_data
 from rlmrec_pyg.typing import EDGE, ITEM, RAW_ID, TEST_INDEX, USER, VAL_INDEX
@@ -46,7 +47,7 @@ def _rank_tags(tags: Sequence[str]) -> List[str]:
     return sorted(counts, key=lambda t: (-counts[t], t))
 
 
-class MovieLensText(InMemoryDataset):
+class MovieLensText(SafeInMemoryDataset):
     r"""The MovieLens latest-small dataset (`"The MovieLens Datasets: History
     and Context" <https://doi.org/10.1145/2827872>`_; 610 users, 9742 movies,
     100836 ratings, 3683 tags) as a text-attributed user-item graph in the

@@ -9,10 +9,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data.download import fetch, mirror_path
-from rlmrec_pyg.data.graph import build_rec_data, validate_rec_data
+from rlmrec_pyg.data.dataset import SafeInMemoryDataset
+from rlmrec_pyg.data.graph import (build_rec_data, check_finite_rows,
+                                   validate_rec_data)
 from rlmrec_pyg.data.unpickle import safe_load
 from rlmrec_pyg.typing import ITEM, PROFILE, REASONING, SEM_EMB, USER
 
@@ -60,7 +62,8 @@ def _to_profiles(obj: Any, num: int, path: str) -> Tuple[List[str], List[str]]:
     return profiles, reasonings
 
 
-def _to_embedding(obj: Any, num: int, path: str) -> torch.Tensor:
+def _to_embedding(obj: Any, num: int, path: str,
+                  node_type: str) -> torch.Tensor:
     try:
         emb = torch.as_tensor(np.asarray(obj, dtype=np.float32))
     except (TypeError, ValueError) as e:
@@ -68,12 +71,12 @@ def _to_embedding(obj: Any, num: int, path: str) -> torch.Tensor:
     if emb.dim() != 2 or emb.size(0) != num:
         raise ValueError(f"Expected embeddings of shape [{num}, d] in "
                          f"'{path}' (got {list(emb.size())})")
-    if torch.isnan(emb).any():
-        raise ValueError(f"'{path}' contains NaN")
+    check_finite_rows(emb, f"'sem_emb' of node type '{node_type}' from "
+                      f"'{path}'")
     return emb
 
 
-class RLMRecDataset(InMemoryDataset):
+class RLMRecDataset(SafeInMemoryDataset):
     r"""The Amazon-book, Yelp and Steam datasets released with the
     `"Representation Learning with Large Language Models for Recommendation"
     <https://arxiv.org/abs/2310.15950>`_ paper, pre-split 3:1:1.
@@ -86,7 +89,9 @@ class RLMRecDataset(InMemoryDataset):
     the text embeddings :obj:`usr_emb_np.pkl` / :obj:`itm_emb_np.pkl`
     (attached as :obj:`sem_emb`). Every pickle is read with a restricted
     unpickler (:func:`rlmrec_pyg.data.unpickle.safe_load`) and validated:
-    equal shapes, disjoint splits, one profile/embedding row per node, no NaN.
+    equal shapes, disjoint splits, one profile/embedding row per node, no
+    NaN or infinity; the processed folder is read without running code
+    (:class:`~rlmrec_pyg.data.dataset.SafeInMemoryDataset`).
 
     .. code-block:: python
 
@@ -183,7 +188,7 @@ class RLMRecDataset(InMemoryDataset):
                 data[node_type][REASONING] = rsn
             else:
                 data[node_type][SEM_EMB] = _to_embedding(
-                    obj, num_nodes[node_type], path)
+                    obj, num_nodes[node_type], path, node_type)
         validate_rec_data(data, self.name)
         if self.pre_transform is not None:
             data = self.pre_transform(data)

@@ -10,6 +10,8 @@ import os.path as osp
 import pickle
 from typing import Any, FrozenSet, Tuple
 
+from rlmrec_pyg.io import CorruptFileError, UnsafeFileError
+
 _SPARSE = ('coo_matrix', 'csr_matrix', 'csc_matrix', 'dok_matrix',
            'lil_matrix', 'coo_array', 'csr_array', 'csc_array')
 _SPARSE_MODULES = ('scipy.sparse', 'scipy.sparse._coo', 'scipy.sparse.coo',
@@ -35,7 +37,7 @@ ALLOWED_GLOBALS: FrozenSet[Tuple[str, str]] = frozenset(
         'bytes', 'bytearray', 'complex', 'bool')])
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(UnsafeFileError):
     r"""Raised when a pickle names a global outside
     :obj:`ALLOWED_GLOBALS`."""
 
@@ -60,8 +62,8 @@ def safe_load(path: str) -> Any:
     Raises:
         UnsafePickleError: If the pickle names a disallowed global (nothing
             is imported or executed).
-        ValueError: If the file is truncated or otherwise not a readable
-            pickle; the message names the file.
+        CorruptFileError: If the file is truncated or otherwise not a
+            readable pickle; the message names the file.
     """
     with open(path, 'rb') as f:
         try:
@@ -71,6 +73,7 @@ def safe_load(path: str) -> Any:
         except (EOFError, pickle.UnpicklingError, ValueError, TypeError,
                 AttributeError, IndexError, KeyError) as e:
             size = osp.getsize(path)
-            raise ValueError(f"Could not read '{path}' ({size} bytes): the "
-                             f"file is truncated or not a valid pickle "
-                             f"({type(e).__name__}: {e})") from None
+            raise CorruptFileError(f"Could not read '{path}' ({size} "
+                                   f"bytes): the file is truncated or not "
+                                   f"a valid pickle ({type(e).__name__}: "
+                                   f"{e})") from None

@@ -12,6 +12,7 @@ from torch_geometric.metrics import (
     LinkPredRecall,
 )
 
+from rlmrec_pyg.data.graph import check_finite_rows
 from rlmrec_pyg.train.loop import sem_inputs
 from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER, VAL_INDEX
 
@@ -51,7 +52,9 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
 
     where :math:`r_u(j)` is 1 if the :math:`j`-th ranked item is in the
     ground truth :math:`T_u`. Items in :obj:`exclude_index` (the training
-    interactions) are ranked last. Scores are computed per batch of users;
+    interactions) are ranked last. Non-finite embeddings (or scores that
+    overflow) raise a :class:`ValueError`. Scores are computed per batch
+    of users;
     the metrics are :class:`torch_geometric.metrics.LinkPredRecall` and
     :class:`~torch_geometric.metrics.LinkPredNDCG`, whose definitions are
     the official ones.
@@ -78,6 +81,14 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
                                   or int(index.min()) < 0):
             raise ValueError(f"'{name}' holds ids out of range (expected "
                              f"users < {num_users} and items < {num_items})")
+    # Ranking on NaN or infinite scores is not a result: refuse them.
+    check_finite_rows(user_emb, 'The user embeddings to rank with')
+    check_finite_rows(item_emb, 'The item embeddings to rank with')
+    # Finite embeddings can still overflow in a product: check the scores
+    # only where the Cauchy-Schwarz bound allows it.
+    bound = (user_emb.norm(dim=-1).max() * item_emb.norm(dim=-1).max()
+             if num_users and num_items else user_emb.new_zeros(()))
+    check_scores = not bool(bound < torch.finfo(user_emb.dtype).max)
     metrics = LinkPredMetricCollection(
         [LinkPredRecall(k) for k in ks] + [LinkPredNDCG(k) for k in ks])
     metrics.to(user_emb.device)
@@ -94,6 +105,11 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
         batch = users[start:start + batch_size]
         local[batch] = torch.arange(batch.numel(), device=local.device)
         score = user_emb[batch] @ item_emb.t()  # [B, I]
+        if check_scores and not bool(torch.isfinite(score).all()):
+            raise ValueError(f"The scores of users {int(batch[0])}-"
+                             f"{int(batch[-1])} overflow to infinity: the "
+                             f"embeddings are too large to rank with (the "
+                             f"model diverged)")
         # Interactions of the batch users lie in one contiguous range.
         lo, hi = int(excl_ptr[batch[0]]), int(excl_ptr[batch[-1] + 1])
         row = local[excl[0, lo:hi]]

@@ -2,6 +2,7 @@ r"""One training epoch of RLMRec's official loop (``trainer.py``, spec §1.3,
 §3.3, §4.2): BPR + L2 (+ SSL) (+ alignment) per batch of triples."""
 import functools
 import inspect
+import math
 from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 import torch
@@ -151,7 +152,8 @@ def train_epoch(model: Module, embedding: Module, data: HeteroData,
     r"""Trains for one epoch: one fresh :math:`(u, i^+, i^-)` triple per
     training interaction (negatives redrawn every epoch by
     :obj:`sampler`), in shuffled batches of :obj:`batch_size` (the last one
-    short), one Adam step per batch. Returns :obj:`{'loss': mean}`.
+    short), one Adam step per batch. Returns :obj:`{'loss': mean}`; a
+    non-finite loss raises a :class:`FloatingPointError` naming the step.
 
     Args:
         model (torch.nn.Module): The encoder (possibly wrapped).
@@ -199,4 +201,9 @@ def train_epoch(model: Module, embedding: Module, data: HeteroData,
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(
+                f"The training loss is {losses[-1]} at step {i} (triples "
+                f"{start}-{min(end, user.numel())}): the model diverged (a "
+                f"learning rate too high, or non-finite inputs)")
     return {'loss': sum(losses) / max(len(losses), 1)}

@@ -2,7 +2,6 @@ r"""The Hydra entry point: ``python -m rlmrec_pyg.train.run dataset=amazon
 model=lightgcn [alignment=contrastive]``. The only module that imports
 Hydra; everything else is plain Python."""
 import inspect
-import json
 import logging
 import os.path as osp
 from typing import Any, Dict
@@ -14,11 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
+from rlmrec_pyg.io import json_save
 from rlmrec_pyg.nn import NodeEmbedding
+from rlmrec_pyg.train.checkpoint import load_checkpoint
 from rlmrec_pyg.train.history import csv_history
 from rlmrec_pyg.train.trainer import Trainer
-from rlmrec_pyg.train.studies import (load_pretrained, prepare_data,
-                                      pretrain_then_finetune)
+from rlmrec_pyg.train.studies import (check_study_options, load_pretrained,
+                                      prepare_data, pretrain_then_finetune)
 from rlmrec_pyg.typing import USER
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,28 @@ def _build_model(cfg: DictConfig, data: HeteroData,
     return wrapper(encoder, **kwargs)
 
 
+def check_run_config(cfg: DictConfig) -> Trainer:
+    r"""Checks every argument of a run before any data, profile or vector
+    work and returns its :class:`~rlmrec_pyg.train.Trainer`: the study
+    options (:func:`~rlmrec_pyg.train.studies.check_study_options`), the
+    trainer's arguments, the encoder's and the optimizer's (built once on
+    a placeholder and dropped), the device, and the :obj:`init_from`
+    checkpoint (read safely). One clear error, nothing written."""
+    check_study_options(cfg)
+    weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
+    trainer_kwargs = dict(OmegaConf.to_container(cfg.trainer, resolve=True))
+    trainer = Trainer(**trainer_kwargs, alignment_weight=weight,
+                      checkpoint_path=osp.join(cfg.output_dir, 'best.pt'),
+                      seed=cfg.seed)
+    _device(cfg.device)
+    instantiate(cfg.model)
+    instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(1))])
+    if cfg.get('init_from'):
+        load_checkpoint(cfg.init_from, required=('embedding', ),
+                        what="'init_from' checkpoint")
+    return trainer
+
+
 def run(cfg: DictConfig) -> Dict[str, Any]:
     r"""Builds data, ID embeddings, encoder (wrapped by
     :obj:`cfg.alignment.module` when set), optimizer and
@@ -56,7 +79,9 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     returns the flat metrics (:obj:`"val/recall@20"`,
     :obj:`"test/ndcg@20"`, ..., :obj:`"best_epoch"`)."""
     if cfg.get('pretrain') and cfg.pretrain.enabled:
+        check_study_options(cfg)
         return pretrain_then_finetune(cfg, run)
+    trainer = check_run_config(cfg)
     seed_everything(cfg.seed)
     dataset = instantiate(cfg.dataset)
     data = dataset if isinstance(dataset, HeteroData) else dataset[0]
@@ -71,16 +96,10 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         load_pretrained(cfg.init_from, embedding, model)
     params = list(model.parameters()) + list(embedding.parameters())
     optimizer = instantiate(cfg.optimizer)(params)
-    weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
-    trainer_kwargs = dict(OmegaConf.to_container(cfg.trainer, resolve=True))
-    trainer = Trainer(**trainer_kwargs, alignment_weight=weight,
-                      checkpoint_path=osp.join(cfg.output_dir, 'best.pt'),
-                      seed=cfg.seed)
     with csv_history(osp.join(cfg.output_dir, 'history.csv')):
         result = trainer.fit(model, embedding, data, optimizer,
                              resume=bool(cfg.resume))
-    with open(osp.join(cfg.output_dir, 'metrics.json'), 'w') as f:
-        json.dump(result, f, indent=2)
+    json_save(result, osp.join(cfg.output_dir, 'metrics.json'))
     flat: Dict[str, Any] = {
         f'{split}/{key}': value
         for split in ('val', 'test')

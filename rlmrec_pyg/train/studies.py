@@ -7,6 +7,7 @@ run config asks for, in that order, with one clear error before any
 expensive step."""
 import copy
 import logging
+import math
 import os
 import os.path as osp
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -18,6 +19,8 @@ from torch.nn import Module
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.data import add_noise_interactions
+from rlmrec_pyg.data.graph import check_semantic
+from rlmrec_pyg.train.checkpoint import load_checkpoint
 from rlmrec_pyg.typing import (EDGE, ITEM, PROFILE, REV_EDGE, SEM_EMB,
                                TEST_INDEX, TEST_TIME, TEXT_FIELDS, TIME,
                                USER, VAL_INDEX, VAL_TIME)
@@ -145,12 +148,8 @@ def load_pretrained(path: str, embedding: Module,
         model (torch.nn.Module, optional): The downstream encoder.
             (default: :obj:`None`)
     """
-    if not osp.isfile(path):
-        raise ValueError(f"'init_from' checkpoint '{path}' does not exist")
-    ckpt = torch.load(path, map_location='cpu', weights_only=False)
-    if not isinstance(ckpt, dict) or 'embedding' not in ckpt:
-        raise ValueError(f"'{path}' is not a checkpoint with an 'embedding' "
-                         f"state")
+    ckpt = load_checkpoint(path, required=('embedding', ),
+                           what="'init_from' checkpoint")
     embedding.load_state_dict(ckpt['embedding'])
     if model is None or not ckpt.get('model'):
         return
@@ -176,14 +175,63 @@ def dataset_name(cfg: DictConfig) -> str:
         return str(ds.get('name') or ds.get('_target_', '?'))
 
 
-def _window(cfg: DictConfig) -> Optional[Sequence[float]]:
-    window = cfg.get('time_window')
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"'{key}' must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise ValueError(f"'{key}' must be finite (got {value})")
+    return float(value)
+
+
+def _window(window: Any, key: str = 'time_window'
+            ) -> Optional[Sequence[float]]:
     if window is None:
         return None
-    if len(window) != 2:
-        raise ValueError(f"'time_window' must be [start, end] quantiles "
-                         f"(got {list(window)})")
-    return [float(window[0]), float(window[1])]
+    if isinstance(window, str) or not hasattr(window, '__len__') \
+            or len(window) != 2:
+        raise ValueError(f"'{key}' must be [start, end] quantiles with "
+                         f"0 <= start < end <= 1 (got {window!r})")
+    start, end = (_number(v, key) for v in window)
+    if not 0.0 <= start < end <= 1.0:
+        raise ValueError(f"'{key}' must be [start, end] quantiles with "
+                         f"0 <= start < end <= 1 (got [{start}, {end}])")
+    return [start, end]
+
+
+def check_study_options(cfg: DictConfig) -> None:
+    r"""Raises one :class:`ValueError` naming the key when a study option
+    of a run config is out of range: :obj:`noise_ratio` (a finite number
+    :math:`\geq 0`), :obj:`shuffle_semantic` (a boolean),
+    :obj:`time_window` and :obj:`pretrain.time_window` (quantiles
+    :math:`0 \leq s < e \leq 1`), :obj:`pretrain.enabled` (a boolean),
+    :obj:`seed` (an integer) and the alignment :obj:`weight` (a finite
+    number :math:`\geq 0`). Called before any data, profile or vector
+    work."""
+    ratio = _number(cfg.get('noise_ratio') or 0.0, 'noise_ratio')
+    if ratio < 0:
+        raise ValueError(f"'noise_ratio' must be >= 0, the fraction of "
+                         f"training interactions added as noise (got "
+                         f"{ratio})")
+    for key in ('shuffle_semantic', 'resume'):
+        if not isinstance(cfg.get(key, False), bool):
+            raise ValueError(f"'{key}' must be true or false (got "
+                             f"{cfg.get(key)!r})")
+    seed = cfg.get('seed')
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"'seed' must be an integer (got {seed!r})")
+    _window(cfg.get('time_window'))
+    pretrain = cfg.get('pretrain')
+    if pretrain:
+        if not isinstance(pretrain.get('enabled', False), bool):
+            raise ValueError(f"'pretrain.enabled' must be true or false (got "
+                             f"{pretrain.get('enabled')!r})")
+        _window(pretrain.get('time_window'), 'pretrain.time_window')
+    alignment = cfg.get('alignment')
+    if alignment:
+        weight = _number(alignment.get('weight', 0.0), 'alignment.weight')
+        if weight < 0:
+            raise ValueError(f"'alignment.weight' must be >= 0 (got "
+                             f"{weight})")
 
 
 def prepare_data(data: HeteroData, cfg: DictConfig,
@@ -195,7 +243,8 @@ def prepare_data(data: HeteroData, cfg: DictConfig,
     :obj:`noise_ratio` (RQ3, seeded by :obj:`seed`; noise reaches the graph
     only, as in the paper) and :obj:`shuffle_semantic` (RQ2)."""
     name = dataset_name(cfg)
-    window = _window(cfg)
+    check_study_options(cfg)
+    window = _window(cfg.get('time_window'))
     if align:
         check_semantic_source(data, cfg.get('semantic'), name)
     elif cfg.get('shuffle_semantic'):
@@ -206,6 +255,8 @@ def prepare_data(data: HeteroData, cfg: DictConfig,
     if align and cfg.get('semantic') is not None:
         log.info(f"Instantiating semantic <{cfg.semantic._target_}>")
         data = instantiate(cfg.semantic)(data)
+    if align:
+        check_semantic(data, name)
     ratio = float(cfg.get('noise_ratio') or 0.0)
     if ratio > 0:
         before = data[EDGE].edge_index.size(1)

@@ -3,7 +3,6 @@ r"""Early-stopping trainer of RLMRec's official loop (``trainer.py``, spec
 report its test metrics; resumable from an atomically written checkpoint."""
 import copy
 import logging
-import os
 import os.path as osp
 import sys
 import time
@@ -16,21 +15,13 @@ from torch_geometric.data import HeteroData
 from tqdm import tqdm
 
 from rlmrec_pyg.data import BPRSampler
+from rlmrec_pyg.data.graph import check_semantic
+from rlmrec_pyg.train.checkpoint import load_checkpoint, save_checkpoint
 from rlmrec_pyg.train.evaluate import _check_ks, evaluate
 from rlmrec_pyg.train.loop import REG_MODES, train_epoch
 from rlmrec_pyg.typing import EDGE
 
 log = logging.getLogger(__name__)
-
-
-def save_atomic(obj: Any, path: str) -> None:
-    r"""Writes :obj:`obj` with :func:`torch.save` to a temporary file beside
-    :obj:`path`, then renames it over :obj:`path` (:func:`os.replace`), so a
-    killed run never leaves a half-written checkpoint."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -44,8 +35,13 @@ class Trainer:
 
     The checkpoint stores model, embedding and optimizer state, the epoch,
     the early-stopping state and every RNG state (global torch and the
-    sampling generator); :meth:`fit` with :obj:`resume=True` continues from
-    it exactly as the uninterrupted run would have from that epoch.
+    sampling generator), tensors and plain containers only
+    (:mod:`rlmrec_pyg.train.checkpoint`); :meth:`fit` with
+    :obj:`resume=True` continues from it exactly as the uninterrupted run
+    would have from that epoch. A non-finite training loss stops training
+    with a :class:`FloatingPointError` (a diverged model is never saved or
+    evaluated), and non-finite :obj:`sem_emb` is refused before the first
+    step.
 
     .. code-block:: python
 
@@ -149,6 +145,7 @@ class Trainer:
                 when it exists. (default: :obj:`False`)
         """
         self.check_sizes(embedding, data)
+        check_semantic(data, 'data')
         key = f'recall@{max(self.ks)}'
         gen = torch.Generator().manual_seed(self.seed)
         sampler = BPRSampler(data[EDGE].edge_index, data['item'].num_nodes)
@@ -157,7 +154,7 @@ class Trainer:
         best_weights = None
         path = self.checkpoint_path
         if resume and path is not None and osp.exists(path):
-            ckpt = torch.load(path, weights_only=False)
+            ckpt = load_checkpoint(path, what="checkpoint to resume from")
             model.load_state_dict(ckpt['model'])
             embedding.load_state_dict(ckpt['embedding'])
             optimizer.load_state_dict(ckpt['optimizer'])
@@ -171,9 +168,16 @@ class Trainer:
         epochs = range(state['epoch'] + 1, self.max_epochs)
         bar = tqdm(epochs, disable=not self.progress_bar)
         for epoch in bar:
-            stats = train_epoch(model, embedding, data, optimizer, sampler,
-                                self.batch_size, self.lambda_reg, self.reg,
-                                self.alignment_weight, gen)
+            try:
+                stats = train_epoch(model, embedding, data, optimizer,
+                                    sampler, self.batch_size,
+                                    self.lambda_reg, self.reg,
+                                    self.alignment_weight, gen)
+            except FloatingPointError as e:
+                raise FloatingPointError(
+                    f"Epoch {epoch}: {e}. Training stopped; the best "
+                    f"checkpoint so far (if any) is unchanged and no "
+                    f"metrics were written") from None
             state['epoch'] = epoch
             if epoch % self.eval_every != 0:
                 continue
@@ -184,13 +188,12 @@ class Trainer:
                 best_weights = (copy.deepcopy(model.state_dict()),
                                 copy.deepcopy(embedding.state_dict()))
                 if path is not None:
-                    save_atomic(
-                        dict(model=best_weights[0],
-                             embedding=best_weights[1],
-                             optimizer=optimizer.state_dict(),
-                             torch_rng=torch.get_rng_state(),
-                             generator=gen.get_state(), state=dict(state)),
-                        path)
+                    save_checkpoint(path, model=best_weights[0],
+                                    embedding=best_weights[1],
+                                    optimizer=optimizer.state_dict(),
+                                    torch_rng=torch.get_rng_state(),
+                                    generator=gen.get_state(),
+                                    state=dict(state))
             else:
                 state['counter'] += 1
             log.info(f"Epoch {epoch:4d} loss {stats['loss']:.4f} val "

@@ -35,9 +35,14 @@ def test_sem_emb_rows_checked():
     data[USER].sem_emb = torch.randn(4, 8)
     with pytest.raises(ValueError, match="'sem_emb'.*'user'.*5 rows"):
         validate_rec_data(data)
-    data[USER].sem_emb = torch.full((5, 8), float('nan'))
-    with pytest.raises(ValueError, match='NaN'):
-        validate_rec_data(data)
+    for bad in (float('nan'), float('inf'), -float('inf')):
+        sem = torch.randn(5, 8)
+        sem[3, 5] = sem[4, 0] = bad
+        data[USER].sem_emb = sem
+        with pytest.raises(ValueError, match=r"'sem_emb' of node type 'user'"
+                           r".* 2 rows, the first is row 3 \(a "
+                           f"{bad}"):
+            validate_rec_data(data)
 
 
 def test_empty_splits_allowed():

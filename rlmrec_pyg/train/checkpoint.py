@@ -1,0 +1,68 @@
+r"""The training checkpoint: tensors and plain containers only, with a
+format version, written crash-safely and read without running code."""
+from typing import Any, Dict, Iterable
+
+from torch import Tensor
+
+from rlmrec_pyg.io import CorruptFileError, torch_load, torch_save
+
+#: The checkpoint layout written by this version of the library. Version 0
+#: is the unversioned layout of earlier releases (same keys).
+CHECKPOINT_VERSION = 1
+#: Keys of a checkpoint written by :class:`~rlmrec_pyg.train.Trainer`.
+KEYS = ('model', 'embedding', 'optimizer', 'torch_rng', 'generator',
+        'state')
+
+
+def save_checkpoint(path: str, **state: Any) -> None:
+    r"""Writes :obj:`state` (state dicts, RNG states, counters) with its
+    format version to :obj:`path`, crash-safely (a temporary file, fsync,
+    then a rename)."""
+    torch_save(dict(version=CHECKPOINT_VERSION, **state), path)
+
+
+def _check_state_dict(value: Any, key: str, path: str) -> None:
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, Tensor)
+            for k, v in value.items()):
+        raise CorruptFileError(f"The checkpoint '{path}' has no valid "
+                               f"'{key}' state (expected a dict of named "
+                               f"tensors, got {type(value).__name__})")
+
+
+def load_checkpoint(path: str, required: Iterable[str] = KEYS,
+                    what: str = 'checkpoint') -> Dict[str, Any]:
+    r"""Reads a checkpoint written by :func:`save_checkpoint` with
+    :func:`rlmrec_pyg.io.torch_load` (:obj:`weights_only=True`) and checks
+    its version and the :obj:`required` keys.
+
+    Args:
+        path (str): The file.
+        required (Iterable[str], optional): Keys it must hold.
+            (default: every key the :class:`Trainer` writes)
+        what (str, optional): What the file is for, in error messages
+            (*e.g.*, :obj:`"'init_from' checkpoint"`).
+
+    Raises:
+        rlmrec_pyg.io.UnsafeFileError: The file would run code on load.
+        rlmrec_pyg.io.CorruptFileError: It is missing, truncated, from a
+            newer version or lacks a required key.
+    """
+    ckpt = torch_load(path, what)
+    if not isinstance(ckpt, dict):
+        raise CorruptFileError(f"The {what} '{path}' is not a rlmrec_pyg "
+                               f"checkpoint (got a {type(ckpt).__name__})")
+    version = ckpt.get('version', 0)
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise CorruptFileError(
+            f"The {what} '{path}' has format version {version!r}; this "
+            f"rlmrec_pyg reads versions up to {CHECKPOINT_VERSION} (upgrade "
+            f"the package)")
+    missing = [key for key in required if key not in ckpt]
+    if missing:
+        raise CorruptFileError(f"The {what} '{path}' lacks {missing} (keys: "
+                               f"{sorted(ckpt)})")
+    for key in ('model', 'embedding'):
+        if key in ckpt and ckpt[key] is not None:
+            _check_state_dict(ckpt[key], key, path)
+    return ckpt
