@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 
+from rlmrec_pyg.data.graph import check_finite_rows
 from rlmrec_pyg.semantic.cache import CachedEncoder
 from rlmrec_pyg.semantic.encoder import TextEncoder
 from rlmrec_pyg.typing import (ITEM, PROFILE, REASONING, SEM_EMB, USER,
@@ -80,7 +81,9 @@ class AttachSemantic(BaseTransform):
         ]
 
     def forward(self, data: HeteroData) -> HeteroData:
-        r"""Returns :obj:`data` with :obj:`sem_emb` for every node type."""
+        r"""Returns :obj:`data` with :obj:`sem_emb` for every node type
+        (a :class:`ValueError` names the node type and the first row if the
+        encoder returns a NaN or an infinity)."""
         if any(PROFILE not in data[t] for t in self.node_types):
             if self.profiler is None:
                 raise ValueError(f"Expected 'profile' on node types "
@@ -95,7 +98,10 @@ class AttachSemantic(BaseTransform):
                                  f"profiles of node type '{node_type}' "
                                  f"(got {len(texts)})")
             start = time.perf_counter()
-            data[node_type][SEM_EMB] = self.encoder.encode(texts).float()
+            emb = self.encoder.encode(texts).float()
+            check_finite_rows(emb, f"'sem_emb' of node type '{node_type}' "
+                              f"from '{self.encoder.name}'")
+            data[node_type][SEM_EMB] = emb
             secs = time.perf_counter() - start
             log.info(f"{node_type}: {len(texts)} texts encoded with "
                      f"'{self.encoder.name}' in {secs:.1f}s "

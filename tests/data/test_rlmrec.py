@@ -4,9 +4,9 @@ import zipfile
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
+from official_files import write_official_split
 from rlmrec_pyg.data import RLMRecDataset, UnsafePickleError
 from rlmrec_pyg.data.unpickle import safe_load
 from rlmrec_pyg.typing import (EDGE, ITEM, PROFILE, REASONING, SEM_EMB,
@@ -30,33 +30,9 @@ def test_amazon_from_cache(amazon, data_cache):
         assert torch.equal(amazon[EDGE][key], expected)  # edge by edge
 
 
-def _write_split(folder, num_users=6, num_items=5, seed=0, extras=True):
-    rng = np.random.default_rng(seed)
-    keys = rng.permutation(num_users * num_items)[:18]
-    parts = np.array_split(keys, 3)
-    folder.mkdir(parents=True, exist_ok=True)
-    for f, k in zip(('trn', 'val', 'tst'), parts):
-        mat = sp.coo_matrix((np.ones(len(k)), (k // num_items,
-                                               k % num_items)),
-                            shape=(num_users, num_items))
-        with open(folder / f'{f}_mat.pkl', 'wb') as out:
-            pickle.dump(mat, out)
-    if extras:
-        usr = {i: {'profile': f'user {i}', 'reasoning': f'why {i}'}
-               for i in range(num_users)}
-        itm = [{'profile': f'item {i}', 'reasoning': ''}
-               for i in range(num_items)]
-        for name, obj in (('usr_prf', usr), ('itm_prf', itm),
-                          ('usr_emb_np', rng.random((num_users, 4))),
-                          ('itm_emb_np', rng.random((num_items, 4)))):
-            with open(folder / f'{name}.pkl', 'wb') as out:
-                pickle.dump(obj, out)
-    return parts
-
-
 def test_profiles_and_embeddings_attached(tmp_path, monkeypatch):
     monkeypatch.delenv('RLMREC_DATA_CACHE', raising=False)
-    _write_split(tmp_path / 'yelp' / 'raw')
+    write_official_split(tmp_path / 'yelp' / 'raw')
     data = RLMRecDataset(str(tmp_path), 'yelp')[0]
     assert data[USER][PROFILE] == [f'user {i}' for i in range(6)]
     assert data[USER][REASONING][2] == 'why 2'
@@ -68,8 +44,8 @@ def test_profiles_and_embeddings_attached(tmp_path, monkeypatch):
 def test_download_keeps_only_its_folder(tmp_path, monkeypatch):
     monkeypatch.delenv('RLMREC_DATA_CACHE', raising=False)
     src = tmp_path / 'src'
-    _write_split(src / 'data' / 'steam', extras=False)
-    _write_split(src / 'data' / 'yelp', extras=False)
+    write_official_split(src / 'data' / 'steam', extras=False)
+    write_official_split(src / 'data' / 'yelp', extras=False)
     archive = tmp_path / 'data.zip'
     with zipfile.ZipFile(archive, 'w') as zf:
         for path in sorted(src.rglob('*.pkl')):
@@ -87,7 +63,7 @@ def test_download_keeps_only_its_folder(tmp_path, monkeypatch):
 def test_bad_files(tmp_path, monkeypatch):
     monkeypatch.delenv('RLMREC_DATA_CACHE', raising=False)
     raw = tmp_path / 'amazon' / 'raw'
-    _write_split(raw, extras=False)
+    write_official_split(raw, extras=False)
     with open(raw / 'usr_emb_np.pkl', 'wb') as f:
         pickle.dump(np.zeros((3, 4)), f)  # 3 rows for 6 users
     with pytest.raises(ValueError, match=r'\[6, d\].*usr_emb_np.pkl'):
@@ -102,7 +78,7 @@ def test_bad_files(tmp_path, monkeypatch):
 def test_unsafe_profile_refused(tmp_path, monkeypatch):
     monkeypatch.delenv('RLMREC_DATA_CACHE', raising=False)
     raw = tmp_path / 'amazon' / 'raw'
-    _write_split(raw, extras=False)
+    write_official_split(raw, extras=False)
     with open(raw / 'itm_prf.pkl', 'wb') as f:
         pickle.dump([{'profile': zipfile.ZipInfo('x')}], f)
     with pytest.raises(UnsafePickleError, match='zipfile.ZipInfo'):
