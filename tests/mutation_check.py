@@ -1,0 +1,238 @@
+r"""A small mutation check: does the test suite notice broken wiring?
+
+Each mutation below breaks one piece of wiring (a loss term dropped, a
+configured knob ignored, an evaluation mask removed, a safety check
+skipped) by replacing one exact snippet of the source. For each, the
+script copies the repository to a scratch folder, applies the mutation,
+runs the tests that should catch it, and counts the mutant as *killed*
+when they fail. The unmutated copy must pass the same tests first.
+
+.. code-block:: bash
+
+    python tests/mutation_check.py              # every mutation, 2 workers
+    python tests/mutation_check.py --jobs 1 --only align_term_dropped
+
+It prints one line per mutation and the score; the exit code is non-zero
+unless every mutant is killed. ``tests/test_mutation_check.py`` checks in
+CI that every snippet still occurs exactly once in its file (so the list
+cannot rot silently as the code changes).
+"""
+import argparse
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import List, NamedTuple, Tuple
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+COPY = ('rlmrec_pyg', 'conf', 'tests', 'examples', 'setup.cfg', 'README.md')
+
+
+class Mutation(NamedTuple):
+    name: str
+    path: str  # relative to the repository root
+    old: str  # occurs exactly once in the file
+    new: str
+    tests: Tuple[str, ...]  # pytest arguments that must fail
+
+
+L, S, R = 'rlmrec_pyg/train/loop.py', 'rlmrec_pyg/train/studies.py', \
+    'rlmrec_pyg/train/run.py'
+T, E = 'rlmrec_pyg/train/trainer.py', 'rlmrec_pyg/train/evaluate.py'
+A = 'rlmrec_pyg/nn/alignment.py'
+WIRING = ('tests/test_wiring.py', )
+
+MUTATIONS: List[Mutation] = [
+    # The training objective.
+    Mutation('align_term_dropped', L,
+             'loss = loss + alignment_weight * model.alignment_loss(',
+             'loss = loss + 0.0 * model.alignment_loss(', WIRING),
+    Mutation('align_weight_not_from_config', R,
+             'weight = float(cfg.alignment.weight) if',
+             'weight = 0.01 if', WIRING),
+    Mutation('ssl_term_dropped', L, 'loss = loss + model.ssl_loss(',
+             'loss = loss + 0.0 * model.ssl_loss(', WIRING),
+    Mutation('l2_term_dropped', L, 'if lambda_reg > 0:', 'if False:',
+             WIRING),
+    Mutation('reg_mode_ignored', L, "if reg == 'all':", 'if True:', WIRING),
+    Mutation('bpr_pos_neg_swapped', L,
+             'loss = bpr_loss((z_user * z_dict[ITEM][pos]).sum(dim=-1),\n'
+             '                        (z_user * z_dict[ITEM][neg])',
+             'loss = bpr_loss((z_user * z_dict[ITEM][neg]).sum(dim=-1),\n'
+             '                        (z_user * z_dict[ITEM][pos])',
+             ('tests/test_learning.py', )),
+    Mutation('gen_forward_not_masked', L,
+             'out = model(x_dict, edge_index_dict, mask_dict, **fwd_kwargs)',
+             'out = model(x_dict, edge_index_dict, None, **fwd_kwargs)',
+             WIRING),
+    Mutation('negatives_may_be_positives', 'rlmrec_pyg/data/sampling.py',
+             'while redo.numel() > 0:', 'while False:',
+             ('tests/data/test_sampling.py', )),
+    # The alignment modules' knobs.
+    Mutation('con_temperature_ignored', A,
+             'info_nce(z[uniq], key, uniq, self.temperature, count)',
+             'info_nce(z[uniq], key, uniq, 0.2, count)',
+             ('tests/nn/test_alignment.py', )),
+    Mutation('con_negatives_ignored', A,
+             "if self.negatives_of(nt) == 'all':", 'if False:',
+             ('tests/nn/test_alignment.py', )),
+    Mutation('gen_temperature_ignored', A,
+             'loss = info_nce(pred, sem, None, self.temperature)',
+             'loss = info_nce(pred, sem, None, 0.2)',
+             ('tests/nn/test_generative_alignment.py', )),
+    Mutation('gen_mask_ratio_ignored', A,
+             'num_masked = max(1, math.floor(num_nodes * self.mask_ratio))',
+             'num_masked = max(1, math.floor(num_nodes * 0.1))',
+             ('tests/nn/test_generative_alignment.py', )),
+    Mutation('gen_reconstruction_ignored', A,
+             "if self.reconstruction == 'cosine':", 'if False:',
+             ('tests/nn/test_generative_alignment.py', )),
+    # Backbone knobs.
+    Mutation('sgl_ssl_weight_ignored', 'rlmrec_pyg/nn/models/sgl.py',
+             'return self.ssl_weight * loss / user.numel()',
+             'return 0.1 * loss / user.numel()',
+             ('tests/nn/models/test_sgl.py', )),
+    Mutation('simgcl_eps_ignored', 'rlmrec_pyg/nn/models/simgcl.py',
+             'x = x + self.eps * torch.sign(x) * noise',
+             'x = x + 0.1 * torch.sign(x) * noise',
+             ('tests/nn/models/test_simgcl.py', )),
+    Mutation('dccf_ssl_weight_ignored', 'rlmrec_pyg/nn/models/dccf.py',
+             'return self.ssl_weight * loss', 'return 1e-3 * loss',
+             ('tests/nn/models/test_dccf.py', )),
+    Mutation('autocf_ssl_weight_ignored', 'rlmrec_pyg/nn/models/autocf.py',
+             'return self.ssl_weight * uniform + cross',
+             'return 5.0 * uniform + cross',
+             ('tests/nn/models/test_autocf.py', )),
+    # The paper's studies.
+    Mutation('shuffle_semantic_ignored', S,
+             "if align and cfg.get('shuffle_semantic'):", 'if False:',
+             WIRING),
+    Mutation('time_window_ignored', S,
+             'if window is not None:\n        data = time_window(',
+             'if False:\n        data = time_window(', WIRING),
+    Mutation('noise_ratio_ignored', S, 'if ratio > 0:', 'if False:',
+             WIRING),
+    Mutation('init_from_ignored', R,
+             'load_pretrained(cfg.init_from, embedding, model)', 'pass',
+             WIRING),
+    Mutation('pretrain_keeps_alignment_downstream', S,
+             'down.alignment = None', 'pass', WIRING),
+    # Training protocol and evaluation.
+    Mutation('train_items_not_masked', E, 'exclude = [store.edge_index]',
+             'exclude = []', ('tests/train/test_evaluate.py', )),
+    Mutation('mask_val_ignored', E,
+             "if split == 'test' and mask_val and VAL_INDEX in store:",
+             'if False:', ('tests/train/test_evaluate.py', )),
+    Mutation('val_items_always_masked', E,
+             "if split == 'test' and mask_val and VAL_INDEX in store:",
+             "if split == 'test' and VAL_INDEX in store:",
+             ('tests/train/test_evaluate.py', )),
+    Mutation('early_stopping_key_not_largest_k', T,
+             "key = f'recall@{max(self.ks)}'",
+             "key = f'recall@{min(self.ks)}'", WIRING),
+    Mutation('patience_ignored', T,
+             "if state['counter'] >= self.patience:", 'if False:', WIRING),
+    Mutation('eval_every_ignored', T,
+             'if epoch % self.eval_every != 0:', 'if False:', WIRING),
+    Mutation('best_state_not_restored', T,
+             'model.load_state_dict(best_weights[0])\n'
+             '            embedding.load_state_dict(best_weights[1])',
+             'pass', WIRING),
+    # Safety checks of the trust boundary.
+    Mutation('torch_load_unsafe', 'rlmrec_pyg/io.py', 'weights_only=True)',
+             'weights_only=False)', ('tests/test_hostile_files.py', )),
+    Mutation('processed_folder_via_pyg', 'rlmrec_pyg/data/dataset.py',
+             'out = torch_load(path, what)',
+             'return super().load(path, data_cls)',
+             ('tests/test_hostile_files.py', )),
+    Mutation('loss_finiteness_unchecked', L,
+             'if not math.isfinite(losses[-1]):', 'if False:',
+             ('tests/test_non_finite.py', )),
+    Mutation('scores_finiteness_unchecked', 'rlmrec_pyg/data/graph.py',
+             'if not bool(bad.any()):', 'if True:',
+             ('tests/test_non_finite.py', )),
+    Mutation('noise_ratio_range_unchecked', S, 'if ratio < 0:', 'if False:',
+             ('tests/test_non_finite.py', )),
+]
+
+
+def apply(root: str, m: Mutation) -> str:
+    r"""Applies :obj:`m` inside :obj:`root`; returns the original text."""
+    path = osp.join(root, m.path)
+    with open(path) as f:
+        text = f.read()
+    count = text.count(m.old)
+    if count != 1:
+        raise ValueError(f"Mutation '{m.name}': the snippet occurs {count} "
+                         f"times in {m.path} (expected once)")
+    with open(path, 'w') as f:
+        f.write(text.replace(m.old, m.new))
+    return text
+
+
+def pytest(root: str, tests: Tuple[str, ...]) -> int:
+    env = dict(os.environ, PYTHONPATH=root, OMP_NUM_THREADS='1',
+               PYTHONDONTWRITEBYTECODE='1')
+    cmd = [sys.executable, '-m', 'pytest', '-x', '-q', '-p',
+           'no:cacheprovider', *tests]
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True,
+                          timeout=1800).returncode
+
+
+def scratch_copy() -> str:
+    root = tempfile.mkdtemp(prefix='rlmrec-mutants-')
+    for name in COPY:
+        src = osp.join(ROOT, name)
+        if osp.isdir(src):
+            shutil.copytree(src, osp.join(root, name), ignore=shutil.
+                            ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copy(src, root)
+    return root
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--jobs', type=int, default=2)
+    parser.add_argument('--only', nargs='*', default=None)
+    args = parser.parse_args()
+    todo = [m for m in MUTATIONS if not args.only or m.name in args.only]
+    roots = [scratch_copy() for _ in range(max(1, args.jobs))]
+    free = list(roots)
+    baseline = sorted({t for m in todo for t in m.tests})
+    start = time.time()
+    if pytest(roots[0], tuple(baseline)) != 0:
+        print(f'The unmutated tests fail: {baseline}')
+        return 2
+
+    def one(m: Mutation) -> Tuple[Mutation, int, float]:
+        root = free.pop()
+        t0 = time.time()
+        original = apply(root, m)
+        try:
+            return m, pytest(root, m.tests), time.time() - t0
+        finally:
+            with open(osp.join(root, m.path), 'w') as f:
+                f.write(original)
+            free.append(root)
+
+    killed = 0
+    with ThreadPoolExecutor(len(roots)) as pool:
+        for m, rc, secs in pool.map(one, todo):
+            verdict = {0: 'SURVIVED', 1: 'killed'}.get(rc, f'error rc={rc}')
+            killed += rc == 1
+            print(f'{verdict:9s} {m.name:40s} {secs:6.1f}s  '
+                  f'{" ".join(m.tests)}', flush=True)
+    for root in roots:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f'Mutation score: {killed}/{len(todo)} killed '
+          f'({time.time() - start:.0f} s)')
+    return 0 if killed == len(todo) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
