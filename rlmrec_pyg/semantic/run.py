@@ -14,11 +14,11 @@ import time
 from typing import Any, Dict
 
 import hydra
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch_geometric.data import Dataset, HeteroData
 
+from rlmrec_pyg.io import atomic_write, json_save, torch_save
 from rlmrec_pyg.typing import ITEM, PROFILE, REASONING, SEM_EMB, USER
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ def load_data(cfg: DictConfig) -> HeteroData:
 
 
 def save_profiles(data: HeteroData, path: str) -> None:
-    with open(path, 'w', encoding='utf-8') as f:
+    r"""Writes the profile (and reasoning) of every item and user to the
+    JSONL file :obj:`path`, one node a line, crash-safely."""
+    def write(f: Any) -> None:
         for node_type in (ITEM, USER):
             store = data[node_type]
             reasoning = store[REASONING] if REASONING in store else None
@@ -42,6 +44,8 @@ def save_profiles(data: HeteroData, path: str) -> None:
                     node_type=node_type, node_id=i, profile=profile,
                     reasoning=None if reasoning is None else reasoning[i]),
                     ensure_ascii=False) + '\n')
+
+    atomic_write(path, write, 'w')
 
 
 def vectors(cfg: DictConfig) -> Dict[str, Any]:
@@ -74,17 +78,15 @@ def vectors(cfg: DictConfig) -> Dict[str, Any]:
     out = cfg.output_dir
     os.makedirs(out, exist_ok=True)
     save_profiles(data, osp.join(out, 'profiles.jsonl'))
-    torch.save({t: data[t][SEM_EMB]
+    torch_save({t: data[t][SEM_EMB]
                 for t in (USER, ITEM)}, osp.join(out, 'sem_emb.pt'))
     usage = getattr(profiler, 'usage', None)
     if usage is not None:
         report = dict(usage.to_dict(), cost_usd=usage.cost(
             profiler.model, profiler.price_per_1m,
             batch=profiler.mode == 'batch'))
-        with open(osp.join(out, 'usage.json'), 'w') as f:
-            json.dump(report, f, indent=1)
-    with open(osp.join(out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=1)
+        json_save(report, osp.join(out, 'usage.json'), indent=1)
+    json_save(metrics, osp.join(out, 'metrics.json'), indent=1)
     log.info(f'Vectors written to {out}: {metrics}')
     return metrics
 
