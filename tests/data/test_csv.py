@@ -1,4 +1,5 @@
 import codecs
+import csv
 import logging
 
 import pytest
@@ -130,11 +131,12 @@ def test_id_normalization_numeric(tmp_path):
 
 
 def test_strip_warns_about_ids_equal_as_integers(tmp_path, caplog):
-    # Catches: the warning removed, or logged for every pair.
-    text = 'user,item\n007,10\n7,20\n 8,010\n8,20\n'
+    # Catches: the warning removed, or logged for every pair (the users
+    # hold two pairs, '007'/'7' and '08'/'8').
+    text = 'user,item\n007,10\n7,20\n 8,010\n08,20\n'
     with caplog.at_level(logging.WARNING, logger='rlmrec_pyg.data.csv'):
         data = _dataset(tmp_path, text)[0]
-    assert data[USER].raw_id == ['007', '7', '8']
+    assert data[USER].raw_id == ['007', '08', '7', '8']
     assert data[ITEM].raw_id == ['010', '10', '20']
     assert [r.getMessage() for r in caplog.records] == [
         f"The {kind} ids '{a}' and '{b}' (column '{kind}') are equal as "
@@ -173,10 +175,15 @@ def test_text_table_id_twice_is_an_error(tmp_path):
                       "id_normalization='numeric'), got 'x1'"),
     ('numeric', '1.0', "expected an integer id (as "
                        "id_normalization='numeric'), got '1.0'"),
+    ('numeric', '1_0', "expected an integer id (as "
+                       "id_normalization='numeric'), got '1_0'"),
+    ('numeric', '\u0661', "expected an integer id (as "
+                          "id_normalization='numeric'), got '\u0661'"),
 ])
 def test_bad_id_names_file_row_column(tmp_path, mode, cell, tail):
-    # Catches: the empty-id check dropped (strip/none), int() on the raw
-    # cell (numeric would accept ' 1' but also fail with a bare message).
+    # Catches: the empty-id check dropped (strip/none); int() or a
+    # Unicode digit class instead of ASCII digits (numeric would accept
+    # '1_0' as 10 and the Arabic-Indic digit one as 1).
     path = _file(tmp_path / 'r.csv', f'user,item\n1,2\n3,{cell}\n')
     with pytest.raises(ValueError) as e:
         InteractionCSV(str(tmp_path / 'root'), path, id_normalization=mode)
@@ -368,3 +375,14 @@ def test_header_with_a_column_twice(tmp_path):
                             f"column 'user' twice (columns 1 and 3); column "
                             f"names must be unique")
     assert not (tmp_path / 'root').exists()
+
+
+def test_unparsable_csv_names_file_and_line(tmp_path):
+    # Catches: the csv.Error let through (it names no file).
+    ratings = _file(tmp_path / 'r.csv', 'user,item\nu1,a\n')
+    items = _file(tmp_path / 'i.csv', 'item,title\na,A\nb,' + 'x' * 140000)
+    with pytest.raises(ValueError) as e:
+        InteractionCSV(str(tmp_path / 'root'), ratings, item_text=items)
+    assert str(e.value) == (
+        f"'item_text' file '{items}': could not parse line 3 as CSV (field "
+        f"larger than field limit ({csv.field_size_limit()}))")
