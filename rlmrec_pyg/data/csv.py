@@ -13,6 +13,7 @@ from typing import (
     Callable,
     Dict,
     Iterable,
+    Iterator,
     List,
     NamedTuple,
     Optional,
@@ -82,12 +83,12 @@ def _decode(path: str, name: str) -> str:
         line = raw.count(b'\n', 0, off) + 1
         raise ValueError(
             f"'{name}' file '{path}' is not UTF-8 text: byte {off} (line "
-            f"{line}) is {raw[off:off + 1]!r} "
-            f"({e.reason}); save it as UTF-8 (in a spreadsheet: "
-            f"'CSV UTF-8')") from None
+            f"{line}) is {raw[off:off + 1]!r} ({e.reason}); save it as "
+            f"UTF-8 (in a spreadsheet: 'CSV UTF-8')") from None
 
 
-def _records(text: Iterable[str], source: str):
+def _records(text: Iterable[str],
+             source: str) -> Iterator[Tuple[int, List[str]]]:
     r"""Yields the spreadsheet row number and the cells of every record that
     holds a non-blank cell."""
     reader = csv.reader(text)
