@@ -2,7 +2,9 @@ r"""From raw interaction lists to the bipartite graph: rating threshold,
 de-duplication, iterative k-core, contiguous ids and a seeded per-user split.
 Shared by :class:`~rlmrec_pyg.data.MovieLensText` and
 :class:`~rlmrec_pyg.data.InteractionCSV`."""
-from typing import Optional, Sequence, Tuple
+import math
+import numbers
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -37,6 +39,24 @@ def k_core_mask(user: Tensor, item: Tensor, k: int) -> Tensor:
         keep = new
 
 
+def check_ratios(ratios: Any) -> Tuple[float, float, float]:
+    r"""Returns :obj:`ratios` as three floats after checking that they are
+    finite, non-negative train/val/test weights with a positive train
+    weight; raises a :class:`ValueError` naming :obj:`ratios` otherwise."""
+    try:
+        out = tuple(ratios)
+    except TypeError:
+        out = ()
+    if not (len(out) == 3 and all(
+            isinstance(r, numbers.Real) and not isinstance(r, bool)
+            and math.isfinite(r) for r in out)
+            and min(out) >= 0 and out[0] > 0):
+        raise ValueError(f"'ratios' must be three finite, non-negative "
+                         f"train/val/test weights with a positive train "
+                         f"weight (got {ratios!r})")
+    return float(out[0]), float(out[1]), float(out[2])
+
+
 def split_per_user(user: Tensor, ratios: Sequence[float] = (0.6, 0.2, 0.2),
                    seed: int = 0) -> Tensor:
     r"""Assigns each interaction to train (:obj:`0`), validation (:obj:`1`)
@@ -44,10 +64,7 @@ def split_per_user(user: Tensor, ratios: Sequence[float] = (0.6, 0.2, 0.2),
     with :math:`\lfloor n r_{val} + 1/2 \rfloor` validation and
     :math:`\lfloor n r_{test} + 1/2 \rfloor` test items, and at least one
     training item per user."""
-    if len(ratios) != 3 or min(ratios) < 0 or ratios[0] <= 0:
-        raise ValueError(f"'ratios' must be three non-negative train/val/test "
-                         f"weights with a positive train weight (got "
-                         f"{list(ratios)})")
+    ratios = check_ratios(ratios)
     total = float(sum(ratios))
     r_val, r_test = ratios[1] / total, ratios[2] / total
     gen = torch.Generator().manual_seed(seed)
