@@ -1,12 +1,12 @@
 r"""The base of the datasets: PyG's :class:`InMemoryDataset` whose
 ``processed/`` folder is read without running code."""
 import os.path as osp
-from typing import Type
+from typing import Sequence, Type
 
 from torch_geometric.data import HeteroData, InMemoryDataset
 from torch_geometric.data.data import BaseData
 
-from rlmrec_pyg.io import CorruptFileError, torch_load
+from rlmrec_pyg.io import CorruptFileError, torch_load, torch_save
 
 
 class SafeInMemoryDataset(InMemoryDataset):
@@ -20,6 +20,8 @@ class SafeInMemoryDataset(InMemoryDataset):
     :func:`rlmrec_pyg.io.torch_load` (:obj:`weights_only=True`, no fallback)
     first, and a file that names code to run raises
     :class:`~rlmrec_pyg.io.UnsafeFileError` before anything else reads it.
+    The processed graph is written crash-safely (a temporary file, fsync,
+    rename).
     """
     def _process(self) -> None:
         for name in ('pre_transform.pt', 'pre_filter.pt'):
@@ -29,6 +31,13 @@ class SafeInMemoryDataset(InMemoryDataset):
                 # a file that holds a plain string.
                 torch_load(path, f"processed file of {type(self).__name__}")
         super()._process()
+
+    @classmethod
+    def save(cls, data_list: Sequence[BaseData], path: str) -> None:
+        r"""Writes the collated :obj:`data_list` to :obj:`path` as PyG
+        does, crash-safely (:func:`rlmrec_pyg.io.torch_save`)."""
+        data, slices = cls.collate(data_list)
+        torch_save((data.to_dict(), slices, data.__class__), path)
 
     def load(self, path: str, data_cls: Type[BaseData] = HeteroData) -> None:
         r"""Loads the processed graph at :obj:`path` with
