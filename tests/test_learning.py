@@ -6,49 +6,16 @@ the trained model's Recall@20 are computed here by naive code from the
 protocol's definition, and the library's reported metric must agree."""
 import pytest
 import torch
+from naive_metrics import naive_recall, popularity, random_recall
 from torch_geometric import seed_everything
 
 from rlmrec_pyg.nn import (ContrastiveAlignment, LightGCN,
                            MaskedGenerativeAlignment, NodeEmbedding)
 from rlmrec_pyg.testing import get_clustered_rec_data
 from rlmrec_pyg.train import Trainer
-from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER
+from rlmrec_pyg.typing import ITEM, USER
 
 K = 20
-
-
-def naive_recall(score, data, k=K):
-    r"""Mean Recall@k over users with test items; training items are not
-    ranked, validation items are (the official protocol)."""
-    train = data[EDGE].edge_index.t().tolist()
-    test = data[EDGE][TEST_INDEX].t().tolist()
-    seen, truth = {}, {}
-    for u, i in train:
-        seen.setdefault(u, set()).add(i)
-    for u, i in test:
-        truth.setdefault(u, set()).add(i)
-    rows, recalls = score.tolist(), []
-    for u, items in truth.items():
-        ranked = sorted((i for i in range(len(rows[u]))
-                         if i not in seen.get(u, ())),
-                        key=lambda i: -rows[u][i])
-        recalls.append(len(items & set(ranked[:k])) / len(items))
-    return sum(recalls) / len(recalls)
-
-
-def popularity(data):
-    degree = torch.bincount(data[EDGE].edge_index[1],
-                            minlength=data[ITEM].num_nodes).float()
-    return degree.expand(data[USER].num_nodes, -1)
-
-
-def random_recall(data, k=K):
-    # Expected Recall@k of a uniformly random ranking: k / |candidates|.
-    num_items = data[ITEM].num_nodes
-    train = torch.bincount(data[EDGE].edge_index[0],
-                           minlength=data[USER].num_nodes)
-    users = data[EDGE][TEST_INDEX][0].unique()
-    return float((k / (num_items - train[users].float())).clamp(max=1).mean())
 
 
 def train(variant, epochs):
