@@ -149,7 +149,8 @@ BACKBONES = {
 SELF_LOOPS = {'base': True, 'contrastive': False, 'generative': False}
 # Width of the readout: (layer_num + 1) * 32 for GCCF's concatenation.
 OUT_CHANNELS = {'gccf': 96}
-# The projector's hidden width floor((1536 + 32) / 2), GCCF's 96: 816.
+# The projector's hidden width: floor((1536 + 32) / 2) = 784; with GCCF's
+# 96: floor((1536 + 96) / 2) = 816.
 HIDDEN = {'gccf': 816}
 # Shared by all 18 ymls: Adam (lr 1e-3, no weight decay), batch 4096,
 # at most 3000 epochs, test_step 3, patience 5, K = 5, 10, 20 (Recall@20
