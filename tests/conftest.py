@@ -28,3 +28,13 @@ def movielens(data_cache, tmp_path_factory):
     from rlmrec_pyg.data import MovieLensText
     root = tmp_path_factory.mktemp('movielens')
     return MovieLensText(str(root))
+
+
+@pytest.fixture(scope='session')
+def work_root(tmp_path_factory) -> str:
+    r"""A session-wide working folder whose :obj:`data/` holds MovieLens and
+    the vector cache shared by the README test and the examples, so that
+    all-MiniLM-L6-v2 encodes the MovieLens profiles once per session."""
+    root = tmp_path_factory.mktemp('work')
+    (root / 'data').mkdir()
+    return str(root)

@@ -1,6 +1,7 @@
 r"""Every example script and notebook under ``examples/`` runs to the end on
-CI-sized settings (few epochs, a hash text encoder, the fake OpenAI
-server), and the notebooks draw their figures."""
+CI-sized settings (few epochs, the real all-MiniLM-L6-v2 with one vector
+cache shared with the README test, the fake OpenAI server), and the
+notebooks draw their figures."""
 import glob
 import os
 import os.path as osp
@@ -39,9 +40,10 @@ def _name(path: str) -> str:
 
 
 @pytest.fixture(scope='module')
-def shared_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    # One data/cache folder for all examples: MovieLens is processed once.
-    return str(tmp_path_factory.mktemp('examples'))
+def shared_root(work_root: str) -> str:
+    # One data/cache folder for all examples (and the README test):
+    # MovieLens is processed and its profiles encoded once.
+    return osp.join(work_root, 'data')
 
 
 @pytest.fixture
@@ -51,13 +53,13 @@ def example_env(shared_root: str, tmp_path: str,
     if cache:  # Notebooks run in their own folder: make it absolute.
         monkeypatch.setenv('RLMREC_DATA_CACHE', osp.abspath(cache))
     for key, value in dict(RLMREC_EXAMPLE_EPOCHS='2',
-                           RLMREC_EXAMPLE_ENCODER='hash',
                            RLMREC_EXAMPLE_ROOT=shared_root,
                            RLMREC_OUTPUT_DIR=str(tmp_path),
                            RLMREC_DATA_DIR=shared_root,
                            RLMREC_CACHE_DIR=shared_root).items():
         monkeypatch.setenv(key, value)
-    for key in ('OPENAI_API_KEY', 'OPENAI_BASE_URL', 'RLMREC_LLM_BASE_URL'):
+    for key in ('OPENAI_API_KEY', 'OPENAI_BASE_URL', 'RLMREC_LLM_BASE_URL',
+                'RLMREC_EXAMPLE_ENCODER'):
         monkeypatch.delenv(key, raising=False)
 
 

@@ -24,9 +24,22 @@ def get_cfg(tmp_path, overrides):
     return cfg
 
 
-@pytest.mark.parametrize('model', ['lightgcn', 'gccf'])
-def test_run_learns(model, tmp_path):
-    cfg = get_cfg(tmp_path, LEARN + [f'model={model}'])
+RUNS = {  # Every backbone, and LightGCN with every alignment group.
+    'lightgcn': [],
+    'gccf': ['model=gccf'],
+    'sgl': ['model=sgl', 'model.embedding_dim=8'],
+    'simgcl': ['model=simgcl', 'model.embedding_dim=8'],
+    'dccf': ['model=dccf', 'model.embedding_dim=8', 'model.num_intents=4'],
+    'autocf': ['model=autocf', 'model.embedding_dim=8'],
+    'contrastive': ['alignment=contrastive'],
+    'generative': ['alignment=generative'],
+    'kar': ['alignment=kar'],
+}
+
+
+@pytest.mark.parametrize('name', sorted(RUNS))
+def test_run_learns(name, tmp_path):
+    cfg = get_cfg(tmp_path, LEARN + RUNS[name])
     out = run(cfg)
     # Far better than popularity or random ranking on the same split.
     assert out['test/recall@20'] > baseline_recall(clustered()) + 0.3
