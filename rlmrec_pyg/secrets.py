@@ -17,8 +17,8 @@ from typing import List, Optional, Sequence
 ENV_KEY = 'OPENAI_API_KEY'
 
 #: Anything shaped like an OpenAI key, whole or masked (``sk-abc***wxyz``,
-#: ``sk-proj-...wxyz``).
-KEY_PATTERN = re.compile(r'sk-[A-Za-z0-9_\-\*\.]{4,}')
+#: ``sk-proj-...wxyz``), at the start of a word (not in ``task-1234``).
+KEY_PATTERN = re.compile(r'(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-\*\.]{4,}')
 
 #: What a value must look like to be refused on the command line as an
 #: OpenAI key: ``sk-`` at the start of a word and at least 16 more
@@ -30,6 +30,9 @@ _KEY_VALUE = re.compile(r'(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}')
 #: as ``max_tokens`` pass.
 _SECRET_NAME = re.compile(r'api[_\-]?key|secret|passw(or)?d|token$',
                           re.IGNORECASE)
+
+#: The SDK's prefix of an HTTP error's message (the status, said again).
+_SDK_PREFIX = re.compile(r'^Error code: \d+ - ')
 
 #: Characters servers mask keys with.
 _MASK = '*.\u2022\u2026'
@@ -84,6 +87,7 @@ def describe_api_error(error: BaseException,
     """
     status = getattr(error, 'status_code', None)
     message = getattr(error, 'message', None) or str(error)
+    message = _SDK_PREFIX.sub('', message)
     head = type(error).__name__ if status is None else f'HTTP {status}'
     text = ' '.join(f'{head}: {message}'.split())
     text = redact(text, [*secrets, os.environ.get(ENV_KEY)])
