@@ -89,7 +89,9 @@ def describe_api_error(error: BaseException,
     message = getattr(error, 'message', None) or str(error)
     message = _SDK_PREFIX.sub('', message)
     head = type(error).__name__ if status is None else f'HTTP {status}'
-    text = ' '.join(f'{head}: {message}'.split())
+    # Redacted before the final cut (which drops any key the first cut
+    # split), on a bounded text (a huge page would be slow to search).
+    text = ' '.join(f'{head}: {message}'[:4 * max_chars].split())
     text = redact(text, [*secrets, os.environ.get(ENV_KEY)])
     return text if len(text) <= max_chars else text[:max_chars - 3] + '...'
 

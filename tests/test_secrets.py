@@ -59,8 +59,12 @@ def test_describe_api_error(monkeypatch):
     error = openai.APIConnectionError(message=f'{PLAIN} down',
                                       request=None)
     assert describe_api_error(error) == 'APIConnectionError: *** down'
-    long = describe_api_error(status_error(500, 'x' * 1000), max_chars=50)
+    long = describe_api_error(status_error(500, 'x' * 10**6), max_chars=50)
     assert len(long) == 50 and long.endswith('x...')
+    # A plain key cut in two by the first cut (at 4 * max_chars) is gone.
+    long = describe_api_error(status_error(500, 'x' * 185 + PLAIN),
+                              max_chars=50)
+    assert long == 'HTTP 500: ' + 'x' * 37 + '...'
 
 
 REFUSED = [

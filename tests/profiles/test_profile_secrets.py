@@ -2,10 +2,12 @@
 # key (whole and masked) in its errors, on every route and for every error
 # status, leaves no trace of it in the exception (text, repr, traceback),
 # the logs, stdout/stderr or any file of the cache.
+import asyncio
 import json
 import logging
 import os.path as osp
 
+import openai
 import pytest
 from fake_openai_server import ERROR_STATUS, FakeOpenAIServer
 from profile_helpers import profiler_kwargs, review_data
@@ -77,6 +79,48 @@ def test_chat_errors_hide_the_key(tmp_path, monkeypatch, watch, status):
             texts = errors
     assert any(r.get('fault') == str(status) for r in server.requests)
     assert_no_key(texts + watch(), [str(tmp_path)], [key])
+
+
+def in_running_loop(function):
+    r"""Calls :obj:`function` inside a running event loop, as in Jupyter:
+    the profiler then runs its requests in a thread, and an error reaches
+    the caller with the exceptions it was raised from still chained."""
+    async def main():
+        return function()
+
+    return asyncio.run(main())
+
+
+def test_fatal_chat_error_in_a_running_loop_hides_the_key(tmp_path, watch):
+    # Catches: the fatal RuntimeError of _ask raised without 'from None'
+    # (in the plain path asyncio happens to replace the chained error).
+    key = sentinel('jupyter')
+    data = review_data(num_users=2, num_items=2)
+    with FakeOpenAIServer(errors={'chat': 401}) as server:
+        profiler = make_profiler(server.url, tmp_path, api_key=key)
+        with pytest.raises(RuntimeError, match='HTTP 401') as e:
+            in_running_loop(lambda: profiler.profile_items(data))
+    assert_no_key(exception_texts(e.value) + watch(), [str(tmp_path)], [key])
+
+
+def test_any_other_sdk_error_hides_the_key(tmp_path, monkeypatch, watch):
+    # Another SDK error (here a bare APIError whose message has the key)
+    # escaping _ask. Catches: _ask_all without its catch-all, or raising
+    # it without 'from None'.
+    key = sentinel('other')
+
+    async def broken_ask(self, *args):
+        raise openai.APIError(f'bad answer for {key}', None, body=None)
+
+    monkeypatch.setattr(OpenAIProfiler, '_ask', broken_ask)
+    profiler = make_profiler('http://127.0.0.1:9/v1', tmp_path, api_key=key)
+    data = review_data(num_users=2, num_items=2)
+    with pytest.raises(RuntimeError) as e:
+        in_running_loop(lambda: profiler.profile_items(data))
+    assert str(e.value) == (f"A chat completions request failed (APIError: "
+                            f"bad answer for ***); the answers received so "
+                            f"far are in '{profiler.cache.path}'")
+    assert_no_key(exception_texts(e.value) + watch(), [str(tmp_path)], [key])
 
 
 @pytest.mark.parametrize('route', BATCH_ROUTES)
