@@ -12,6 +12,13 @@ request; ``'429'`` and ``'500'`` also for embeddings) or, with
 :obj:`fault_rate`, from a hash of the prompt and its
 attempt number: a chosen prompt gets faults on its first one or two
 attempts, so that a client with retries always finishes.
+
+Errors (:obj:`errors`, a route of ``ROUTES`` -> an HTTP status of
+``ERROR_STATUS``): every request on the route is answered with that status
+and a message that echoes the ``Authorization`` key, whole and masked
+(``sk-abc***wxyz``, see :func:`masked`), as some servers do; with
+``Retry-After`` so that retrying clients finish quickly. The dict can be
+changed (*e.g.*, cleared) while the server runs.
 """
 import base64
 import email.parser
@@ -25,6 +32,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
 FAULTS = ('429', '500', 'slow', 'malformed', 'fenced', 'prose', 'empty')
+#: Routes that :obj:`errors` can break: chat completions, embeddings, file
+#: upload, batch creation, batch retrieval (polling), file content.
+ROUTES = ('chat', 'embeddings', 'upload', 'batch_create', 'batch_retrieve',
+          'file_content')
+ERROR_STATUS = (400, 401, 403, 404, 409, 422, 429, 500, 503)
+
+
+def masked(key: str) -> str:
+    r"""The masked copy of :obj:`key` that the error messages echo: its
+    first six characters (``sk-`` and three), ``***`` and its last four."""
+    return key[:6] + '***' + key[-4:]
 
 
 def prompt_id(text: str) -> str:
@@ -45,8 +63,12 @@ class FakeOpenAIServer:
     def __init__(self, fault_rate: float = 0.0, script: Optional[List[str]]
                  = None, faults: Tuple[str, ...] = FAULTS,
                  retry_after: str = '0.01', slow_seconds: float = 1.0,
-                 latency: float = 0.0, seed: int = 0) -> None:
+                 latency: float = 0.0, seed: int = 0,
+                 errors: Optional[Dict[str, int]] = None) -> None:
         self.fault_rate, self.faults, self.seed = fault_rate, faults, seed
+        self.errors = dict(errors or {})
+        for route, status in self.errors.items():
+            assert route in ROUTES and status in ERROR_STATUS, (route, status)
         self.script = list(script or [])
         self.retry_after, self.slow_seconds = retry_after, slow_seconds
         self.latency = latency
@@ -171,10 +193,29 @@ def _handler(server: FakeOpenAIServer) -> type:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # The client gave up (timeout).
 
+        def _error(self, route: str) -> bool:
+            # Answers with the status set for `route`, if any; the message
+            # echoes the key, whole and masked.
+            status = server.errors.get(route)
+            if status is None:
+                return False
+            key = self.headers.get('Authorization', '')[7:]
+            with server.lock:
+                server.requests.append(dict(path=route, pid=None,
+                                            fault=str(status)))
+            self._send(status, {'error': {
+                'message': f'Request refused ({status}); incorrect API key '
+                f'provided: {key} (shown as {masked(key)})',
+                'type': 'invalid_request_error', 'code': str(status)
+            }}, {'Retry-After': server.retry_after})
+            return True
+
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get('Content-Length', 0)))
 
         def _chat(self, body: Dict[str, Any]) -> None:
+            if self._error('chat'):
+                return
             pid = prompt_id(body['messages'][-1]['content'])
             fault = server.fault(pid)
             with server.lock:
@@ -215,6 +256,8 @@ def _handler(server: FakeOpenAIServer) -> type:
                         server.in_flight -= 1
                 return
             if self.path.endswith('/embeddings'):
+                if self._error('embeddings'):
+                    return
                 with server.lock:
                     fault = server.script.pop(0) if server.script else None
                 server.requests.append(dict(path='embeddings', pid=None,
@@ -225,6 +268,8 @@ def _handler(server: FakeOpenAIServer) -> type:
                     }}, {'Retry-After': server.retry_after})
                 return self._send(200, server.embed(json.loads(raw)))
             if self.path.endswith('/files'):
+                if self._error('upload'):
+                    return
                 msg = email.parser.BytesParser().parsebytes(
                     b'Content-Type: ' + self.headers['Content-Type'].encode() +
                     b'\r\n\r\n' + raw)
@@ -238,6 +283,8 @@ def _handler(server: FakeOpenAIServer) -> type:
                     created_at=int(time.time()), filename='input.jsonl',
                     purpose='batch', status='processed'))
             if self.path.endswith('/batches'):
+                if self._error('batch_create'):
+                    return
                 body = json.loads(raw)
                 batch_id = f'batch-{len(server.batches)}'
                 server.batches[batch_id] = dict(
@@ -252,6 +299,8 @@ def _handler(server: FakeOpenAIServer) -> type:
         def do_GET(self) -> None:
             parts = self.path.rstrip('/').split('/')
             if '/batches/' in self.path:
+                if self._error('batch_retrieve'):
+                    return
                 batch = server.batches[parts[-1]]
                 if batch['status'] == 'validating':
                     batch['status'] = 'in_progress'  # Done on next poll.
@@ -259,6 +308,8 @@ def _handler(server: FakeOpenAIServer) -> type:
                     server.run_batch(parts[-1])
                 return self._send(200, batch)
             if '/files/' in self.path and parts[-1] == 'content':
+                if self._error('file_content'):
+                    return
                 return self._send(200, server.files[parts[-2]])
             self._send(404, {'error': {'message': f'no route {self.path}'}})
 

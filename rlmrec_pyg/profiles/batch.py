@@ -2,13 +2,13 @@ r"""The OpenAI Batch API path of :class:`OpenAIProfiler` (half price, up to
 24 hours): write the JSONL requests, upload, submit, poll, ingest."""
 import json
 import logging
-import os
 import os.path as osp
 import time
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
 from tqdm import tqdm
 
+from rlmrec_pyg.io import atomic_write
 from rlmrec_pyg.profiles.cache import Key, ProfileCache
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
 from rlmrec_pyg.typing import NodeType
@@ -44,12 +44,25 @@ class BatchState:
                 self.pending = json.load(f)
 
     def save(self) -> None:
-        tmp = self.path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(self.pending, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        r"""Writes the pending batches crash-safely."""
+        atomic_write(self.path, lambda f: json.dump(self.pending, f), 'w')
+
+
+def _call(profiler: 'OpenAIProfiler', state: BatchState, what: str,
+          request: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    r"""Sends one Batch API request; an SDK error (which may echo the key)
+    becomes one redacted :class:`RuntimeError` that says what failed and
+    that a rerun resumes."""
+    import openai
+    try:
+        return request(*args, **kwargs)
+    except openai.OpenAIError as e:
+        error = profiler.describe_error(e)
+    raise RuntimeError(
+        f"The Batch API request {what} failed ({error}); check the model, "
+        f"base URL and API key. The answers received so far are in "
+        f"'{profiler.cache.path}' and the pending batch ids in "
+        f"'{state.path}', so running again resumes") from None
 
 
 def run_batch(profiler: 'OpenAIProfiler', node_type: NodeType, system: str,
@@ -87,10 +100,11 @@ def _submit(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
                 body=profiler.request_body(system, prompts[i])),
                 ensure_ascii=False) + '\n')
     with open(path, 'rb') as f:
-        file = client.files.create(file=f, purpose='batch')
-    batch = client.batches.create(input_file_id=file.id,
-                                  endpoint='/v1/chat/completions',
-                                  completion_window='24h')
+        file = _call(profiler, state, f"uploading '{path}'",
+                     client.files.create, file=f, purpose='batch')
+    batch = _call(profiler, state, f"creating a batch of '{file.id}'",
+                  client.batches.create, input_file_id=file.id,
+                  endpoint='/v1/chat/completions', completion_window='24h')
     state.pending[batch.id] = node_type
     state.save()
     log.info(f"Submitted batch '{batch.id}' ({len(chunk)} {node_type} "
@@ -100,11 +114,13 @@ def _submit(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
 
 def _finish(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
             batch_id: str) -> None:
-    batch = client.batches.retrieve(batch_id)
+    what = f"polling batch '{batch_id}'"
+    batch = _call(profiler, state, what, client.batches.retrieve, batch_id)
     with tqdm(desc=f'batch {batch_id}', disable=None) as bar:
         while batch.status not in DONE:
             time.sleep(profiler.poll_interval)
-            batch = client.batches.retrieve(batch_id)
+            batch = _call(profiler, state, what, client.batches.retrieve,
+                          batch_id)
             counts = batch.request_counts
             if counts is not None:
                 bar.total = counts.total
@@ -113,7 +129,9 @@ def _finish(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
     log.info(f"Batch '{batch_id}' is {batch.status}")
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id:
-            text = client.files.content(file_id).text
+            text = _call(profiler, state, f"downloading '{file_id}' of "
+                         f"batch '{batch_id}'", client.files.content,
+                         file_id).text
             for line in text.splitlines():
                 if line.strip():
                     _ingest(profiler, json.loads(line))

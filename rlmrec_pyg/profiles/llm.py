@@ -25,12 +25,8 @@ from rlmrec_pyg.profiles.retry import (
     retry_after,
     run_sync,
 )
-from rlmrec_pyg.profiles.usage import (
-    Usage,
-    estimate_cost,
-    estimate_tokens,
-    redact,
-)
+from rlmrec_pyg.profiles.usage import Usage, estimate_cost, estimate_tokens
+from rlmrec_pyg.secrets import describe_api_error, redact
 from rlmrec_pyg.typing import ITEM, USER, NodeType
 
 log = logging.getLogger(__name__)
@@ -158,6 +154,11 @@ class OpenAIProfiler(Profiler):
         r"""Returns :obj:`text` without the API key (see :func:`redact`)."""
         return redact(text, [self._api_key, os.environ.get('OPENAI_API_KEY')])
 
+    def describe_error(self, error: BaseException) -> str:
+        r"""Returns a one-line description of an SDK error without the API
+        key (see :func:`~rlmrec_pyg.secrets.describe_api_error`)."""
+        return describe_api_error(error, [self._api_key])
+
     def request_body(self, system: str, prompt: str) -> Dict[str, Any]:
         r"""The chat completions request of one prompt."""
         body: Dict[str, Any] = dict(
@@ -236,6 +237,7 @@ class OpenAIProfiler(Profiler):
     async def _ask_all(self, node_type: NodeType, system: str,
                        prompts: List[str], keys: List[Key],
                        todo: List[int]) -> None:
+        import openai
         from openai import AsyncOpenAI
         sem = asyncio.Semaphore(self.max_concurrency)
         with tqdm(total=len(todo), desc=f'LLM {node_type} profiles',
@@ -247,7 +249,13 @@ class OpenAIProfiler(Profiler):
                         await self._ask(client, system, prompts[i], keys[i])
                     bar.update(1)
 
-                await asyncio.gather(*(one(i) for i in todo))
+                try:
+                    await asyncio.gather(*(one(i) for i in todo))
+                except openai.APIError as e:  # Any other SDK error.
+                    raise RuntimeError(
+                        f"A chat completions request failed "
+                        f"({self.describe_error(e)}); the answers received "
+                        f"so far are in '{self.cache.path}'") from None
 
     def delay(self, attempt: int, wait: Optional[float] = None) -> float:
         r"""Seconds to wait before retry :obj:`attempt` (1-based): the
@@ -268,12 +276,12 @@ class OpenAIProfiler(Profiler):
                     **self.request_body(system, prompt),
                     extra_body=self.extra_body)
             except openai.APIStatusError as e:
-                error = f'HTTP {e.status_code}: {e.message}'
+                error = self.describe_error(e)
                 if e.status_code in FATAL_STATUS:
-                    raise RuntimeError(f"The server refused the request "
-                                       f"({self.redact(error)}); check the "
-                                       f"model, base URL and API key"
-                                       ) from None
+                    raise RuntimeError(f"The server refused the chat "
+                                       f"completions request ({error}); "
+                                       f"check the model, base URL and API "
+                                       f"key") from None
                 if e.status_code == 400 and self.json_mode:
                     log.warning("The server rejected a request; retrying "
                                 "without 'response_format' (JSON mode)")
@@ -283,7 +291,7 @@ class OpenAIProfiler(Profiler):
                     break
                 wait = retry_after(e.response.headers)
             except openai.APIConnectionError as e:  # Includes timeouts.
-                error = f'{type(e).__name__}: {e}'
+                error = self.describe_error(e)
             else:
                 self.usage.add(resp.usage)
                 content = resp.choices[0].message.content \

@@ -1,8 +1,9 @@
-r"""Token usage, cost estimates and secret redaction for the LLM
-profilers."""
-import re
+r"""Token usage and cost estimates for the LLM profilers (:func:`redact`
+lives in :mod:`rlmrec_pyg.secrets` and is re-exported here)."""
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional, Sequence, Tuple
+
+from rlmrec_pyg.secrets import redact
 
 #: USD per million (prompt, completion) tokens, list prices; the Batch API
 #: costs half. Pass :obj:`price_per_1m` for other models or servers.
@@ -13,23 +14,12 @@ PRICES_PER_1M: Dict[str, Tuple[float, float]] = {
     'gpt-4.1-mini': (0.4, 1.6),
     'gpt-4.1-nano': (0.1, 0.4),
 }
-_KEY_PATTERN = re.compile(r'sk-[A-Za-z0-9_\-\*\.]{4,}')
 
 
 def estimate_tokens(text: str) -> int:
     r"""A tokenizer-free estimate of the tokens of :obj:`text` (about four
     characters per token for English)."""
     return (len(text) + 3) // 4
-
-
-def redact(text: str, secrets: Sequence[Optional[str]] = ()) -> str:
-    r"""Removes :obj:`secrets` and anything shaped like an OpenAI key
-    (``sk-...``, also masked ones that servers echo back) from
-    :obj:`text`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, '***')
-    return _KEY_PATTERN.sub('sk-***', text)
 
 
 @dataclass
@@ -71,3 +61,7 @@ def estimate_cost(prompt_tokens: int, completion_tokens: int, model: str,
         return None
     cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
     return cost / 2 if batch else cost
+
+
+__all__ = ['PRICES_PER_1M', 'Usage', 'estimate_cost', 'estimate_tokens',
+           'redact']

@@ -3,12 +3,13 @@ embeds profiles with :obj:`text-embedding-ada-002` (`"Representation
 Learning with Large Language Models for Recommendation"
 <https://arxiv.org/abs/2310.15950>`_, §4.1.4)."""
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from rlmrec_pyg.secrets import ENV_KEY, describe_api_error
 from rlmrec_pyg.semantic.encoder import check_texts
 
 
@@ -16,7 +17,9 @@ class OpenAIEmbeddingEncoder:
     r"""Encodes texts with an OpenAI-compatible ``/embeddings`` endpoint,
     :obj:`batch_size` texts per request, with the SDK's retries (429 with
     ``Retry-After``, 5xx, timeouts). The key comes from :obj:`api_key` or
-    ``OPENAI_API_KEY`` and is never shown in :meth:`__repr__`.
+    ``OPENAI_API_KEY`` and is never shown in :meth:`__repr__` or errors: a
+    failed request raises one :class:`RuntimeError` with the server's
+    message redacted.
 
     Args:
         model (str, optional): Embedding model.
@@ -72,13 +75,28 @@ class OpenAIEmbeddingEncoder:
                           desc=f'{self.model} batches', disable=None):
             # The API rejects empty strings.
             batch = [t or 'None' for t in texts[start:start + self.batch_size]]
-            resp = self.client.embeddings.create(model=self.model,
-                                                 input=batch, **extra)
+            resp = self._create(batch, start, len(texts), extra)
             data = sorted(resp.data, key=lambda d: d.index)
             rows += [torch.tensor(d.embedding) for d in data]
         if not rows:
             return torch.empty(0, self.dimensions or 0)
         return torch.stack(rows).float()
+
+    def _create(self, batch: List[str], start: int, total: int,
+                extra: Dict[str, Any]) -> Any:
+        # One request; an SDK error (which may echo the key) becomes one
+        # redacted sentence, without the original in its traceback.
+        import openai
+        try:
+            return self.client.embeddings.create(model=self.model,
+                                                 input=batch, **extra)
+        except openai.OpenAIError as e:
+            error = describe_api_error(e, [self._api_key])
+        raise RuntimeError(
+            f"The embeddings request for texts {start}-"
+            f"{start + len(batch) - 1} of {total} to '{self.model}' failed "
+            f"({error}); check the model, base URL and API key "
+            f"({ENV_KEY})") from None
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}('{self.model}')"

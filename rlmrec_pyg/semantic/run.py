@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import os.path as osp
+import sys
 import time
 from typing import Any, Dict
 
@@ -19,6 +20,7 @@ from omegaconf import DictConfig
 from torch_geometric.data import Dataset, HeteroData
 
 from rlmrec_pyg.io import atomic_write, json_save, torch_save
+from rlmrec_pyg.secrets import refuse_secret_overrides
 from rlmrec_pyg.typing import ITEM, PROFILE, REASONING, SEM_EMB, USER
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,15 @@ def vectors(cfg: DictConfig) -> Dict[str, Any]:
 
 @hydra.main(version_base='1.3', config_path='../../conf',
             config_name='vectors')
-def main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> None:
     vectors(cfg)
+
+
+def main() -> None:
+    r"""The ``rlmrec-vectors`` command: refuses an API key on the command
+    line (Hydra would save it into the run folder), then runs Hydra."""
+    refuse_secret_overrides(sys.argv[1:])
+    _main()
 
 
 if __name__ == '__main__':

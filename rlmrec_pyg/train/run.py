@@ -4,6 +4,7 @@ Hydra; everything else is plain Python."""
 import inspect
 import logging
 import os.path as osp
+import sys
 from typing import Any, Dict
 
 import hydra
@@ -15,6 +16,7 @@ from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.io import json_save
 from rlmrec_pyg.nn import NodeEmbedding
+from rlmrec_pyg.secrets import refuse_secret_overrides
 from rlmrec_pyg.train.checkpoint import load_checkpoint
 from rlmrec_pyg.train.history import csv_history
 from rlmrec_pyg.train.trainer import Trainer
@@ -114,8 +116,15 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
 
 @hydra.main(version_base='1.3', config_path='../../conf',
             config_name='train')
-def main(cfg: DictConfig) -> float:
+def _main(cfg: DictConfig) -> float:
     return run(cfg)['val/recall@20']
+
+
+def main() -> None:
+    r"""The ``rlmrec-train`` command: refuses an API key on the command line
+    (Hydra would save it into the run folder), then runs Hydra."""
+    refuse_secret_overrides(sys.argv[1:])
+    _main()
 
 
 if __name__ == '__main__':
