@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
 from tqdm import tqdm
 
-from rlmrec_pyg.io import atomic_write
+from rlmrec_pyg.io import CorruptFileError, atomic_write
 from rlmrec_pyg.profiles.cache import Key, ProfileCache
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
 from rlmrec_pyg.typing import NodeType
@@ -40,8 +40,25 @@ class BatchState:
         self.path = osp.join(cache_dir, 'batches.json')
         self.pending: Dict[str, str] = {}  # batch id -> node type
         if osp.exists(self.path):
-            with open(self.path) as f:
-                self.pending = json.load(f)
+            self.pending = self._read()
+
+    def _read(self) -> Dict[str, str]:
+        try:
+            with open(self.path, encoding='utf-8') as f:
+                pending = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            pending = e
+        if not isinstance(pending, dict) or not all(
+                isinstance(k, str) and isinstance(v, str)
+                for k, v in pending.items()):
+            # Not quarantined: it holds the ids of batches already paid for.
+            raise CorruptFileError(
+                f"'{self.path}' is not the JSON object of pending batches "
+                f"({{batch id: node type}}) this library writes ({pending}); "
+                f"it lists Batch API jobs already submitted and paid for: "
+                f"repair it by hand (ids are on the provider's dashboard), "
+                f"or delete it to stop collecting those batches")
+        return pending
 
     def save(self) -> None:
         r"""Writes the pending batches crash-safely."""

@@ -78,15 +78,24 @@ class CachedEncoder:
         encoder (TextEncoder): The wrapped encoder.
         cache_dir (str): Root folder; the vectors of one encoder live in
             :obj:`<cache_dir>/<sanitised name>/shard-*.pt`.
-        chunk_size (int, optional): Texts encoded per shard.
-            (default: :obj:`4096`)
+        chunk_size (int, optional): Texts encoded per shard (:obj:`None`:
+            the encoder's :obj:`save_every` if it has one, so that a paid
+            encoder's every request is saved as soon as it returns, else
+            :obj:`4096`). (default: :obj:`None`)
     """
     def __init__(self, encoder: TextEncoder, cache_dir: str,
-                 chunk_size: int = 4096) -> None:
+                 chunk_size: Optional[int] = None) -> None:
         self.encoder = encoder
         self.name = encoder.name
         self.root = osp.join(osp.expanduser(cache_dir),
                              safe_name(encoder.name))
+        if chunk_size is None:
+            chunk_size = int(getattr(encoder, 'save_every', 4096))
+        if isinstance(chunk_size, bool) or not isinstance(
+                chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"'chunk_size' must be a positive integer in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"{chunk_size!r})")
         self.chunk_size = chunk_size
         self._vectors: Dict[str, Tensor] = {}
         self._shard_of: Dict[str, str] = {}  # Text hash -> shard file.

@@ -51,6 +51,9 @@ class OpenAIEmbeddingEncoder:
         self.timeout = timeout
         self.name = f'openai-{model}' + (f'-{dimensions}'
                                          if dimensions else '')
+        # Paid vectors: a CachedEncoder saves every request's vectors as
+        # soon as they arrive.
+        self.save_every = batch_size
         self._client: Any = None
 
     @property

@@ -54,3 +54,15 @@ def test_killed_batch_run_resumes_its_pending_batch(tmp_path, monkeypatch):
                                                           'batch-1']
     assert len(server.files['file-0'].splitlines()) == 5  # Items, once.
     assert all(p.startswith('profile ') for p in out[USER][PROFILE])
+
+
+@pytest.mark.parametrize('content', [b'{"batch-1": "item"', b'["batch-1"]',
+                                     b'{"batch-1": 3}', b'\xff\xfe'])
+def test_corrupt_batch_state_is_one_clear_error(tmp_path, content):
+    # It lists batches already paid for: never silently dropped.
+    (tmp_path / 'batches.json').write_bytes(content)
+    with pytest.raises(ValueError, match=r"batches.json' is not the JSON "
+                       r"object of pending batches .* already submitted "
+                       r"and paid for"):
+        batch.BatchState(str(tmp_path))
+    assert (tmp_path / 'batches.json').read_bytes() == content

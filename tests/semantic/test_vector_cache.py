@@ -195,3 +195,23 @@ def test_non_finite_encoder_output_is_not_cached(tmp_path):
     with pytest.raises(ValueError, match="'hash-8-0' returned non-finite"):
         encoder.encode(TEXTS)
     assert not osp.exists(encoder.root)
+
+
+def test_paid_vectors_are_saved_per_request(tmp_path):
+    # An embeddings API fails on the third request: the vectors of the two
+    # requests before it are kept, and the rerun pays only for the rest.
+    from fake_openai_server import FakeOpenAIServer
+
+    from rlmrec_pyg.semantic import OpenAIEmbeddingEncoder
+    texts = [f'text {i}' for i in range(6)]
+    with FakeOpenAIServer(script=['ok', 'ok', '500']) as server:
+        encoder = OpenAIEmbeddingEncoder(base_url=server.url, api_key='x',
+                                         batch_size=2, max_retries=0)
+        cached = CachedEncoder(encoder, str(tmp_path))
+        assert cached.chunk_size == 2
+        with pytest.raises(RuntimeError, match='embeddings request'):
+            cached.encode(texts)
+        again = CachedEncoder(encoder, str(tmp_path)).encode(texts)
+        calls = [r for r in server.requests if r['path'] == 'embeddings']
+    assert len(calls) == 4  # 2 saved + 1 failed, then 1 for the rest
+    assert again.shape == (6, 12)
