@@ -137,41 +137,48 @@ def hydra_folders(path):
     return [root for root, dirs, _ in os.walk(path) if '.hydra' in dirs]
 
 
-@pytest.mark.parametrize('module,args,name', [
-    ('rlmrec_pyg.train.run', ['debug=fast', f'semantic.encoder.api_key={KEY}'
-                              ], 'semantic.encoder.api_key'),
-    ('rlmrec_pyg.semantic.run', ['dataset=fake', f'profiles.api_key={KEY}'],
-     'profiles.api_key'),
-])
-def test_cli_refuses_a_key_on_the_command_line(tmp_path, module, args, name):
+def test_cli_refuses_a_key_on_the_command_line(tmp_path):
     # Catches: main() not calling refuse_secret_overrides before Hydra
     # (Hydra then fails on the override or runs, after writing .hydra/
     # with the key under the output folder).
-    proc = cli(module, args, tmp_path)
+    proc = cli('rlmrec_pyg.train.run',
+               ['debug=fast', f'semantic.encoder.api_key={KEY}'], tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith(
-        f"Refusing the command-line argument '{name}': it sets a secret "
-        f"option to a literal value")
+        "Refusing the command-line argument 'semantic.encoder.api_key': it "
+        "sets a secret option to a literal value")
     assert HINT in proc.stderr
     assert_no_key([proc.stdout, proc.stderr], [str(tmp_path)], [KEY])
     assert not osp.exists(tmp_path / 'out') and not hydra_folders(tmp_path)
 
 
-def test_cli_accepts_null_and_interpolated_keys(tmp_path):
-    # Catches: refusing 'null' or '${...}' (the run would exit 1 before
-    # training).
+def test_vectors_cli_refuses_a_key(tmp_path, monkeypatch, capsys):
+    # The same guard in the other Hydra entry point (in-process: main()
+    # refuses before Hydra parses anything).
+    from rlmrec_pyg.semantic.run import main
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('RLMREC_OUTPUT_DIR', str(tmp_path / 'out'))
+    monkeypatch.setattr(sys, 'argv', ['rlmrec-vectors', 'dataset=fake',
+                                      f'profiles.api_key={KEY}'])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert str(e.value).startswith("Refusing the command-line argument "
+                                   "'profiles.api_key'") and HINT in str(
+                                       e.value)
+    assert_no_key([str(e.value), *capsys.readouterr()], [str(tmp_path)],
+                  [KEY])
+    assert not osp.exists(tmp_path / 'out') and not hydra_folders(tmp_path)
+
+
+def test_cli_accepts_an_interpolated_key(tmp_path):
+    # Catches: refusing '${...}' (the run would exit 1 before training);
+    # null and empty values: test_accepted_arguments_pass.
     interpolation = 'semantic.encoder.api_key=${oc.env:OTHER,null}'
-    proc = cli('rlmrec_pyg.train.run', ['debug=fast', 'semantic=openai',
-                                        interpolation, '--cfg', 'job'],
-               tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'api_key: ${oc.env:OTHER,null}' in proc.stdout
     with FakeOpenAIServer() as server:
         proc = cli('rlmrec_pyg.train.run', [
             'debug=fast', 'dataset.with_text=true', 'semantic=openai',
             'alignment=contrastive',
-            f'semantic.encoder.base_url={server.url}',
-            'semantic.encoder.api_key=null'
+            f'semantic.encoder.base_url={server.url}', interpolation
         ], tmp_path)
         assert any(r['path'] == 'embeddings' for r in server.requests)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -179,4 +186,4 @@ def test_cli_accepts_null_and_interpolated_keys(tmp_path):
     assert len(folders) == 1
     assert osp.isfile(osp.join(folders[0], 'metrics.json'))
     with open(osp.join(folders[0], '.hydra', 'overrides.yaml')) as f:
-        assert 'semantic.encoder.api_key=null' in f.read()
+        assert interpolation in f.read()

@@ -33,7 +33,7 @@ def test_embedding_errors_hide_the_key(tmp_path, monkeypatch, caplog,
         with pytest.raises(RuntimeError) as e:
             cached.encode(['a', 'd', 'e', 'f'])
     assert str(e.value) == (
-        f"The embeddings request for texts 0-1 of 3 to "
+        f"The embeddings request for texts 0-1 of 2 to "
         f"'text-embedding-ada-002' failed (HTTP {status}: Request refused "
         f"({status}); incorrect API key provided: *** (shown as ***)); "
         f"check the model, base URL and API key (OPENAI_API_KEY)")
