@@ -41,3 +41,12 @@ def id_embeddings(data, channels: int, seed: int = 0) -> Dict[str, Tensor]:
             torch.randn(data[nt].num_nodes, channels, generator=gen))
         for nt in data.node_types
     }
+
+
+def mlp(model, nt, sem):
+    # x + MLP(s), the MLP written out from its weights (Linear ->
+    # LeakyReLU(0.01) -> Linear), independent of the adaptor's forward.
+    first, last = model.adaptor[nt].mlp[0], model.adaptor[nt].mlp[2]
+    hidden = sem @ first.weight.t() + first.bias
+    hidden = torch.where(hidden > 0, hidden, 0.01 * hidden)
+    return hidden @ last.weight.t() + last.bias

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from alignment_helpers import TinyEncoder, id_embeddings
+from alignment_helpers import TinyEncoder, id_embeddings, mlp
 
 from rlmrec_pyg.nn import KAR, SemanticRanker
 from rlmrec_pyg.testing import get_random_rec_data
@@ -14,11 +14,8 @@ def test_kar_feeds_semantics_as_input_features():
     model = KAR(encoder, sem_channels=12, in_channels=8, out_channels=6)
     x_dict = id_embeddings(data, 8)
     z = model(x_dict, data.edge_index_dict, data.sem_emb_dict)
-    expected = encoder(
-        {
-            nt: x_dict[nt] + model.adaptor[nt](data[nt].sem_emb)
-            for nt in (USER, ITEM)
-        }, data.edge_index_dict)
+    expected = encoder({nt: x_dict[nt] + mlp(model, nt, data[nt].sem_emb)
+                        for nt in (USER, ITEM)}, data.edge_index_dict)
     assert torch.allclose(z[ITEM], expected[ITEM])
     z[USER].sum().backward()
     assert model.adaptor[ITEM].mlp[0].weight.grad is not None

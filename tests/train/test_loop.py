@@ -5,14 +5,14 @@ import sys
 import torch
 
 from rlmrec_pyg.data import BPRSampler
-from rlmrec_pyg.nn import (DCCF, KAR, SGL, AutoCF, LightGCN,
-                           MaskedGenerativeAlignment, NodeEmbedding)
+from rlmrec_pyg.nn import (DCCF, KAR, SGL, AutoCF, ContrastiveAlignment,
+                           LightGCN, MaskedGenerativeAlignment, NodeEmbedding)
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import evaluate, train_epoch, train_step
 from rlmrec_pyg.typing import EDGE, ITEM, USER
 
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..', 'nn'))
-from alignment_helpers import TinyEncoder  # noqa: E402
+from alignment_helpers import TinyEncoder, mlp  # noqa: E402
 
 
 def get_data(sem_channels=0):
@@ -47,6 +47,27 @@ def test_ssl_loss_gets_positive_and_negative_items(monkeypatch):
     train_step(model, embedding, data, user, pos, neg)
     assert torch.equal(seen[USER], user)
     assert [t.tolist() for t in seen[ITEM]] == [pos.tolist(), neg.tolist()]
+
+
+def test_contrastive_terms_of_the_batch(monkeypatch):
+    # The official Con aligns the batch's users, positive and negative items
+    # (three InfoNCE terms); AutoCF's has no negative-item term.
+    data = get_data(sem_channels=12)
+    seen = []
+    for encoder, items in ((LightGCN(8, num_layers=1), 2),
+                           (AutoCF(8, num_seeds=5), 1)):
+        model = ContrastiveAlignment(encoder, 12, 8)
+        spy = model.alignment_loss
+        monkeypatch.setattr(model, 'alignment_loss', lambda z, s, index:
+                            seen.append(index) or spy(z, s, index))
+        embedding = NodeEmbedding({USER: 40, ITEM: 50}, 8)
+        user, pos, neg = batch()
+        train_step(model, embedding, data, user, pos, neg,
+                   alignment_weight=0.1)
+        index = seen[-1]
+        assert [t.tolist() for t in index[USER]] == [user.tolist()]
+        assert [t.tolist() for t in index[ITEM]] == \
+            [pos.tolist(), neg.tolist()][:items]
 
 
 def test_generative_ssl_loss_sees_the_masked_input():
@@ -122,9 +143,10 @@ def test_kar_keeps_the_backbone_ssl_loss_on_its_inputs(monkeypatch):
 
     monkeypatch.setattr(model.encoder, 'ssl_loss', spy)
     train_step(model, embedding, data, *batch())
-    expected = model.inputs(embedding(), data.sem_emb_dict)
+    x_dict = embedding()
     for nt in (USER, ITEM):
-        assert torch.allclose(seen[nt], expected[nt])
+        expected = x_dict[nt] + mlp(model, nt, data[nt].sem_emb)
+        assert torch.allclose(seen[nt], expected, atol=1e-6)
 
 
 def test_autocf_resamples_graphs_and_uses_its_own_losses(monkeypatch):
