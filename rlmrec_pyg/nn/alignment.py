@@ -1,7 +1,7 @@
 r"""RLMRec-Con and RLMRec-Gen (paper §3.3, Eq. 16-18, Algorithms 1-2) as
 wrappers around any encoder ``(x_dict, edge_index_dict) -> z_dict``."""
 import math
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,7 @@ from rlmrec_pyg.nn.alignment_base import (
     _Projector,
 )
 from rlmrec_pyg.nn.functional import info_nce
+from rlmrec_pyg.nn.objective import LossTerms, TrainBatch, loss_terms_of
 
 
 class ContrastiveAlignment(_Alignment):
@@ -48,22 +49,27 @@ class ContrastiveAlignment(_Alignment):
     repeated in a group is scored once and counted with its multiplicity
     (the same loss as with the duplicates, for less work).
 
+    In training, :meth:`loss_terms` returns the encoder's terms and
+    :obj:`"align"` (unweighted; the official :obj:`kd_weight` is the
+    trainer's :obj:`loss_weights["align"]`).
+
     .. code-block:: python
 
-        model = ContrastiveAlignment(to_hetero(GNN(64), data.metadata()),
-                                     sem_channels=384, out_channels=64)
-        z_dict = model(x_dict, data.edge_index_dict)
-        loss = bpr + 0.01 * model.alignment_loss(
-            z_dict, data.sem_emb_dict, {'user': [user], 'item': [pos, neg]})
+        gnn = to_hetero(GraphSAGE(-1, 64, num_layers=2), data.metadata())
+        model = Recommender(ContrastiveAlignment(gnn), data, embedding_dim=64)
+        Trainer(loss_weights={'align': 0.01}).fit(model, data, optimizer)
 
     Args:
         encoder (torch.nn.Module): Any module mapping :obj:`(x_dict,
             edge_index_dict)` to :obj:`z_dict`, *e.g.*, the output of
-            :meth:`torch_geometric.nn.to_hetero`. A backbone's optional
-            :meth:`ssl_loss` is passed through.
-        sem_channels (int): Size of the semantic (text) embeddings.
-        out_channels (int): Size of the encoder's output embeddings (the
-            readout width, *e.g.*, 96 for a 2-layer GCCF).
+            :meth:`torch_geometric.nn.to_hetero`. The objective of a backbone
+            of :mod:`rlmrec_pyg.nn` (its SSL terms) is kept.
+        sem_channels (int, optional): Size of the semantic (text)
+            embeddings; :obj:`-1` infers it from the data.
+            (default: :obj:`-1`)
+        out_channels (int, optional): Size of the encoder's output
+            embeddings (the readout width, *e.g.*, 96 for a 2-layer GCCF);
+            :obj:`-1` infers it from one forward. (default: :obj:`-1`)
         temperature (float, optional): InfoNCE temperature :math:`\tau`.
             (default: :obj:`0.2`)
         negatives (str or Dict[str, str], optional): :obj:`"in_batch"` or
@@ -74,8 +80,8 @@ class ContrastiveAlignment(_Alignment):
     """
     MODES = ('in_batch', 'all')
 
-    def __init__(self, encoder: Module, sem_channels: int, out_channels: int,
-                 temperature: float = 0.2,
+    def __init__(self, encoder: Module, sem_channels: int = -1,
+                 out_channels: int = -1, temperature: float = 0.2,
                  negatives: Union[str, Dict[NodeType, str]] = 'in_batch',
                  bf16: bool = False) -> None:
         super().__init__(encoder, sem_channels, out_channels, temperature,
@@ -94,7 +100,11 @@ class ContrastiveAlignment(_Alignment):
                                  f"'{mode}')")
         self.negatives: Union[str, Dict[NodeType, str]] = (
             negatives if isinstance(negatives, str) else dict(negatives))
-        self.projector = _Projector(sem_channels, out_channels)
+        if -1 not in (sem_channels, out_channels):
+            self._build()
+
+    def _build(self) -> None:
+        self.projector = _Projector(self.sem_channels, self.out_channels)
 
     def negatives_of(self, node_type: NodeType) -> str:
         r"""The negative set used for :obj:`node_type`."""
@@ -102,11 +112,18 @@ class ContrastiveAlignment(_Alignment):
             return self.negatives
         return self.negatives.get(node_type, 'in_batch')
 
-    def forward(self, x_dict: Dict[NodeType, Tensor],
-                edge_index_dict: Dict[EdgeType, Tensor],
-                *args: Any, **kwargs: Any) -> Dict[NodeType, Tensor]:
-        r"""Runs the encoder unchanged and returns its :obj:`z_dict`."""
-        return self.encoder(x_dict, edge_index_dict, *args, **kwargs)
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor], batch: TrainBatch
+                   ) -> Tuple[Dict[NodeType, Tensor], LossTerms]:
+        r"""Returns the encoder's :obj:`(z_dict, terms)` with
+        :obj:`"align"`: :math:`\mathcal{L}_{\text{con}}` of its output over
+        the batch's users, positive and negative items (official
+        ``*_plus``; AutoCF's: users and positive items)."""
+        z_dict, terms = loss_terms_of(self.encoder, x_dict, edge_index_dict,
+                                      batch)
+        terms['align'] = self.alignment_loss(z_dict, batch.sem_dict,
+                                             self.alignment_index(batch))
+        return z_dict, terms
 
     def alignment_loss(self, z_dict: Dict[NodeType, Tensor],
                        sem_dict: Dict[NodeType, Tensor],
@@ -191,26 +208,27 @@ class MaskedGenerativeAlignment(_Alignment):
     :math:`-\frac{1}{|\mathcal{M}|}\sum_m \cos(\sigma_{\uparrow}
     (\hat{\mathbf{e}}_m), \mathbf{s}_m)` (Eq. 17 without the normalisation
     over other masked nodes). As in the official ``*_gene.py``, the whole
-    training forward runs on the masked input, so the BPR loss and a
-    backbone's own :meth:`ssl_loss` (passed through; give it
-    :obj:`mask_dict=...` to mask its input too) see the masked embeddings.
+    training objective of the encoder runs on the masked input
+    (:meth:`loss_terms`), so the BPR loss and a backbone's own SSL terms see
+    the masked embeddings; :obj:`"align"` is returned unweighted (official
+    :obj:`recon_weight`: the trainer's :obj:`loss_weights["align"]`).
     Without :obj:`mask_dict` the forward is the plain encoder (evaluation).
 
     .. code-block:: python
 
-        model = MaskedGenerativeAlignment(gnn, in_channels=64,
-                                          sem_channels=384, out_channels=64)
-        mask_dict = model.sample_mask({'user': 20, 'item': 30})
-        z_dict = model(x_dict, data.edge_index_dict, mask_dict)
-        loss = bpr + 0.1 * model.alignment_loss(z_dict, data.sem_emb_dict,
-                                                mask_dict)
+        model = Recommender(MaskedGenerativeAlignment(gnn, mask_ratio=0.15),
+                            data, embedding_dim=64)
+        Trainer(loss_weights={'align': 0.1}).fit(model, data, optimizer)
 
     Args:
         encoder (torch.nn.Module): Any module mapping :obj:`(x_dict,
             edge_index_dict)` to :obj:`z_dict`.
-        in_channels (int): Size of the encoder's input rows (the mask token).
-        sem_channels (int): Size of the semantic (text) embeddings.
-        out_channels (int): Size of the encoder's output embeddings.
+        in_channels (int, optional): Size of the encoder's input rows (the
+            mask token); :obj:`-1` infers it. (default: :obj:`-1`)
+        sem_channels (int, optional): Size of the semantic (text)
+            embeddings; :obj:`-1` infers it. (default: :obj:`-1`)
+        out_channels (int, optional): Size of the encoder's output
+            embeddings; :obj:`-1` infers it. (default: :obj:`-1`)
         mask_ratio (float, optional): Fraction of all :math:`N` nodes masked
             per step (:math:`\lfloor N \cdot r \rfloor`, at least one).
             (default: :obj:`0.1`)
@@ -223,13 +241,13 @@ class MaskedGenerativeAlignment(_Alignment):
     """
     RECONSTRUCTIONS = ('info_nce', 'cosine')
 
-    def __init__(self, encoder: Module, in_channels: int, sem_channels: int,
-                 out_channels: int, mask_ratio: float = 0.1,
-                 temperature: float = 0.2, reconstruction: str = 'info_nce',
-                 bf16: bool = False) -> None:
+    def __init__(self, encoder: Module, in_channels: int = -1,
+                 sem_channels: int = -1, out_channels: int = -1,
+                 mask_ratio: float = 0.1, temperature: float = 0.2,
+                 reconstruction: str = 'info_nce', bf16: bool = False) -> None:
         super().__init__(encoder, sem_channels, out_channels, temperature,
                          bf16)
-        _check_channels(in_channels, 'in_channels', self)
+        _check_channels(in_channels, 'in_channels', self, lazy=True)
         if not isinstance(mask_ratio, (int, float)) or not 0 < mask_ratio < 1:
             raise ValueError(f"'mask_ratio' must lie in (0, 1) in "
                              f"'{self.__class__.__name__}' (got "
@@ -242,12 +260,27 @@ class MaskedGenerativeAlignment(_Alignment):
         self.in_channels = in_channels
         self.mask_ratio = float(mask_ratio)
         self.reconstruction = reconstruction
-        self.mask_token = Parameter(torch.zeros(1, in_channels))
-        self.projector = _Projector(out_channels, sem_channels)
+        self.mask_token: Optional[Parameter] = None
+        if -1 not in (in_channels, sem_channels, out_channels):
+            self._build()
+
+    def _infer(self, x_dict: Dict[NodeType, Tensor]) -> None:
+        if self.in_channels == -1:
+            self.in_channels = int(next(iter(x_dict.values())).size(-1))
+
+    def _build(self) -> None:
+        if self.in_channels == -1:
+            raise RuntimeError(
+                f"'{self.__class__.__name__}' has 'in_channels' left to "
+                f"infer (-1): build it through Recommender(..., data) or "
+                f"call initialize(x_dict, edge_index_dict, data) first")
+        self.mask_token = Parameter(torch.zeros(1, self.in_channels))
+        self.projector = _Projector(self.out_channels, self.sem_channels)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        torch.nn.init.zeros_(self.mask_token)
+        if self.mask_token is not None:
+            torch.nn.init.zeros_(self.mask_token)
 
     def sample_mask(
         self,
@@ -291,6 +324,8 @@ class MaskedGenerativeAlignment(_Alignment):
         :math:`\mathbf{X}' = \mathbf{X} \odot (1 - \mathbf{m}) +
         \mathbf{t}\,\mathbf{m}`."""
         out = dict(x_dict)
+        self._ensure_built(next(iter(x_dict.values())))
+        assert self.mask_token is not None
         for nt, mask in mask_dict.items():
             x = x_dict[nt]
             if mask.dtype != torch.bool or mask.size() != (x.size(0), ):
@@ -308,18 +343,28 @@ class MaskedGenerativeAlignment(_Alignment):
                 **kwargs: Any) -> Dict[NodeType, Tensor]:
         r"""Runs the encoder on the masked input (unmasked if
         :obj:`mask_dict` is :obj:`None`) and returns its :obj:`z_dict`
-        (further keyword arguments, *e.g.*, :obj:`return_views`, go to the
-        encoder)."""
+        (further keyword arguments go to the encoder)."""
         if mask_dict is not None:
             x_dict = self.mask_inputs(x_dict, mask_dict)
         return self.encoder(x_dict, edge_index_dict, **kwargs)
 
-    def _ssl_loss(self, x_dict: Dict[NodeType, Tensor], *args: Any,
-                  mask_dict: Optional[Dict[NodeType, Tensor]] = None,
-                  **kwargs: Any) -> Tensor:
-        if mask_dict is not None:
-            x_dict = self.mask_inputs(x_dict, mask_dict)
-        return self.encoder.ssl_loss(x_dict, *args, **kwargs)
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor], batch: TrainBatch
+                   ) -> Tuple[Dict[NodeType, Tensor], LossTerms]:
+        r"""Draws a mask (:meth:`sample_mask`, from the batch's generator),
+        runs the encoder's whole objective on the masked input (its BPR and
+        SSL terms too, as the official ``*_gene``) and adds :obj:`"align"`:
+        :math:`\mathcal{L}_{\text{gen}}` over the masked nodes."""
+        num_nodes = {nt: x.size(0) for nt, x in x_dict.items()}
+        device = next(iter(x_dict.values())).device
+        mask_dict = self.sample_mask(num_nodes, generator=batch.generator,
+                                     device=device)
+        z_dict, terms = loss_terms_of(self.encoder,
+                                      self.mask_inputs(x_dict, mask_dict),
+                                      edge_index_dict, batch)
+        terms['align'] = self.alignment_loss(z_dict, batch.sem_dict,
+                                             mask_dict)
+        return z_dict, terms
 
     def alignment_loss(self, z_dict: Dict[NodeType, Tensor],
                        sem_dict: Dict[NodeType, Tensor],

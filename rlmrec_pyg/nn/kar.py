@@ -1,10 +1,11 @@
 r"""The two non-aligned uses of semantic vectors that RLMRec compares with
 (paper Table 1 "semantic embeddings only" and Table 2 KAR)."""
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import Module, ModuleDict
+from torch_geometric.data import HeteroData
 from torch_geometric.nn.inits import reset
 from torch_geometric.typing import EdgeType, NodeType
 
@@ -12,6 +13,16 @@ from rlmrec_pyg.nn.alignment_base import (
     _check_channels,
     _encoder_repr,
     _Projector,
+)
+from rlmrec_pyg.nn.objective import (
+    LossTerms,
+    Objective,
+    TrainBatch,
+    alignment_index_of,
+    encode_of,
+    initialize_of,
+    loss_terms_of,
+    training_graph_of,
 )
 
 
@@ -32,7 +43,7 @@ def _check_sem(sem_dict: Any, x_dict: Dict[NodeType, Tensor],
                              f"(got {got})")
 
 
-class KAR(Module):
+class KAR(Objective):
     r"""The KAR baseline of Table 2 of the `"Representation Learning with
     Large Language Models for Recommendation"
     <https://arxiv.org/abs/2310.15950>`_ paper, after `"Towards Open-World
@@ -46,52 +57,80 @@ class KAR(Module):
     with one adaptor MLP per node type (:obj:`Linear -> LeakyReLU ->
     Linear`, as RLMRec's projector). This is the "knowledge as input
     features" core of KAR only: KAR's hybrid-expert adaptor and its
-    reasoning/factual knowledge split are not reproduced. Semantic vectors
-    are call-time inputs; a training loop passes them when
-    :obj:`requires_sem_emb` is set.
+    reasoning/factual knowledge split are not reproduced. The encoder's
+    whole objective (its SSL terms too) runs on :math:`\mathbf{x}'`; no
+    term is added.
 
     .. code-block:: python
 
-        model = KAR(LightGCN(32), sem_channels=384, in_channels=32)
-        z_dict = model(x_dict, data.edge_index_dict, data.sem_emb_dict)
+        model = Recommender(KAR(LightGCN(32)), data, embedding_dim=32)
+        z_dict = model(data)  # reads data.sem_emb_dict
 
     Args:
         encoder (torch.nn.Module): Any module mapping :obj:`(x_dict,
             edge_index_dict)` to :obj:`z_dict`.
-        sem_channels (int): Size of the semantic (text) embeddings.
-        in_channels (int): Size of the encoder's input rows.
+        sem_channels (int, optional): Size of the semantic (text)
+            embeddings; :obj:`-1` infers it. (default: :obj:`-1`)
+        in_channels (int, optional): Size of the encoder's input rows;
+            :obj:`-1` infers it. (default: :obj:`-1`)
         out_channels (int, optional): Size of the encoder's output
             (informational, kept as :obj:`out_channels`).
             (default: :obj:`None`)
         node_types (Tuple[str, ...], optional): Node types with an adaptor.
             (default: :obj:`("user", "item")`)
     """
-    requires_sem_emb = True
-
-    def __init__(self, encoder: Module, sem_channels: int, in_channels: int,
-                 out_channels: Optional[int] = None,
+    def __init__(self, encoder: Module, sem_channels: int = -1,
+                 in_channels: int = -1, out_channels: Optional[int] = None,
                  node_types: Sequence[NodeType] = ('user', 'item')) -> None:
         super().__init__()
-        _check_channels(sem_channels, 'sem_channels', self)
-        _check_channels(in_channels, 'in_channels', self)
+        _check_channels(sem_channels, 'sem_channels', self, lazy=True)
+        _check_channels(in_channels, 'in_channels', self, lazy=True)
         self.encoder = encoder
         self.sem_channels = sem_channels
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.node_types = list(node_types)
+        self.adaptor: Optional[ModuleDict] = None
+        if -1 not in (sem_channels, in_channels):
+            self._build()
+
+    def _build(self) -> None:
         self.adaptor = ModuleDict({
-            nt: _Projector(sem_channels, in_channels)
-            for nt in node_types
+            nt: _Projector(self.sem_channels, self.in_channels)
+            for nt in self.node_types
         })
 
     def reset_parameters(self) -> None:
         r"""Resets the encoder's and the adaptors' parameters."""
         reset(self.encoder)
-        for adaptor in self.adaptor.values():
+        for adaptor in (self.adaptor or {}).values():
             adaptor.reset_parameters()
+
+    def initialize(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor],
+                   data: HeteroData) -> None:
+        r"""Infers the sizes left at :obj:`-1` from :obj:`data` and
+        :obj:`x_dict` and builds the adaptors."""
+        if self.adaptor is None:
+            sem = data.sem_emb_dict
+            if self.sem_channels == -1 and sem:
+                self.sem_channels = int(next(iter(sem.values())).size(-1))
+            if self.in_channels == -1:
+                self.in_channels = int(next(iter(x_dict.values())).size(-1))
+            _check_channels(self.sem_channels, 'sem_channels', self)
+            self._build()
+            self.to(next(iter(x_dict.values())).device)
+        initialize_of(self.encoder, self.inputs(x_dict, data.sem_emb_dict),
+                      edge_index_dict, data)
 
     def inputs(self, x_dict: Dict[NodeType, Tensor],
                sem_dict: Dict[NodeType, Tensor]) -> Dict[NodeType, Tensor]:
         r"""Returns the encoder's inputs :math:`\mathbf{x}'_v`."""
+        if self.adaptor is None:
+            raise RuntimeError(
+                f"'{self.__class__.__name__}' has sizes left to infer (-1): "
+                f"build it through Recommender(..., data) or call "
+                f"initialize(x_dict, edge_index_dict, data) first")
         _check_sem(sem_dict, {nt: x_dict[nt]
                               for nt in self.adaptor}, self.sem_channels, self)
         x_dict = dict(x_dict)
@@ -101,25 +140,43 @@ class KAR(Module):
 
     def forward(self, x_dict: Dict[NodeType, Tensor],
                 edge_index_dict: Dict[EdgeType, Tensor],
-                sem_dict: Dict[NodeType, Tensor],
+                sem_dict: Optional[Dict[NodeType, Tensor]] = None,
                 **kwargs: Any) -> Dict[NodeType, Tensor]:
-        r"""Runs the encoder on :meth:`inputs` and returns its
-        :obj:`z_dict` (keyword arguments go to the encoder)."""
+        r"""Runs the encoder on :meth:`inputs` (:obj:`sem_dict`: *e.g.*,
+        :obj:`data.sem_emb_dict`, required) and returns its :obj:`z_dict`
+        (further keyword arguments go to the encoder)."""
         return self.encoder(self.inputs(x_dict, sem_dict), edge_index_dict,
                             **kwargs)
 
-    def __getattr__(self, name: str) -> Any:
-        # Present only when the backbone defines it (SGL+KAR, Table 2): the
-        # loop duck-types it.
-        if name == 'ssl_loss' and hasattr(self._modules['encoder'], name):
-            return self._ssl_loss
-        return super().__getattr__(name)
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor], batch: TrainBatch
+                   ) -> Tuple[Dict[NodeType, Tensor], LossTerms]:
+        r"""The encoder's objective on :meth:`inputs` (no term added)."""
+        return loss_terms_of(self.encoder,
+                             self.inputs(x_dict, batch.sem_dict),
+                             edge_index_dict, batch)
 
-    def _ssl_loss(self, x_dict: Dict[NodeType, Tensor], *args: Any,
-                  sem_dict: Dict[NodeType, Tensor], **kwargs: Any) -> Tensor:
-        # The backbone's SSL term on the same inputs as its forward.
-        return self.encoder.ssl_loss(self.inputs(x_dict, sem_dict), *args,
-                                     **kwargs)
+    def training_graph(self, x_dict: Dict[NodeType, Tensor],
+                       edge_index_dict: Dict[EdgeType, Tensor],
+                       batch: TrainBatch
+                       ) -> Tuple[Dict[EdgeType, Tensor], LossTerms]:
+        r"""The encoder's (AutoCF samples on the raw ID embeddings)."""
+        return training_graph_of(self.encoder, x_dict, edge_index_dict,
+                                 batch)
+
+    def encode(self, x_dict: Dict[NodeType, Tensor],
+               edge_index_dict: Dict[EdgeType, Tensor],
+               data: Optional[HeteroData] = None) -> Dict[NodeType, Tensor]:
+        r"""The encoder's embeddings of :meth:`inputs`, with the semantic
+        vectors of :obj:`data`."""
+        sem = data.sem_emb_dict if data is not None else None
+        return encode_of(self.encoder, self.inputs(x_dict, sem),
+                         edge_index_dict, data)
+
+    def alignment_index(self, batch: TrainBatch
+                        ) -> Dict[NodeType, List[Tensor]]:
+        r"""The encoder's."""
+        return alignment_index_of(self.encoder, batch)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '
@@ -127,7 +184,7 @@ class KAR(Module):
                 f'in_channels={self.in_channels})')
 
 
-class SemanticRanker(Module):
+class SemanticRanker(Objective):
     r"""The "semantic embeddings only" row of Table 1 of the
     `"Representation Learning with Large Language Models for Recommendation"
     <https://arxiv.org/abs/2310.15950>`_ paper: an encoder-contract module
@@ -136,26 +193,35 @@ class SemanticRanker(Module):
     \mathbf{s}_i` (no training, no parameters; :obj:`x_dict` and the graph
     are ignored).
 
+    Nothing to train: evaluate it directly.
+
     .. code-block:: python
 
-        model = SemanticRanker()
-        z_dict = model(x_dict, data.edge_index_dict, data.sem_emb_dict)
-        evaluate(model, embedding, data, z_dict=z_dict)
+        model = Recommender(SemanticRanker(), data, embedding_dim=1)
+        evaluate(model, data)
 
     Args:
         normalize (bool, optional): L2-normalise the vectors first (cosine
             scores). (default: :obj:`False`)
     """
-    requires_sem_emb = True
-
     def __init__(self, normalize: bool = False) -> None:
         super().__init__()
         self.normalize = normalize
         self.out_channels = None
 
+    def encode(self, x_dict: Dict[NodeType, Tensor],
+               edge_index_dict: Dict[EdgeType, Tensor],
+               data: Optional[HeteroData] = None) -> Dict[NodeType, Tensor]:
+        r"""The semantic vectors of :obj:`data`."""
+        sem = data.sem_emb_dict if data is not None else None
+        return self(x_dict, edge_index_dict, sem_dict=sem)
+
     def forward(self, x_dict: Dict[NodeType, Tensor],
                 edge_index_dict: Dict[EdgeType, Tensor],
-                sem_dict: Dict[NodeType, Tensor]) -> Dict[NodeType, Tensor]:
+                sem_dict: Optional[Dict[NodeType, Tensor]] = None,
+                **kwargs: Any) -> Dict[NodeType, Tensor]:
+        r"""Returns :obj:`sem_dict` (normalised with
+        :obj:`normalize=True`)."""
         if not isinstance(sem_dict, dict) or not sem_dict:
             raise TypeError(f"'sem_dict' must be a non-empty dict of tensors "
                             f"in '{self.__class__.__name__}' (got "

@@ -1,10 +1,9 @@
 r"""All-rank top-:math:`K` evaluation (official ``trainer/metrics.py`` and
-``AllRankTstData``, spec §1.4 and §2)."""
+``AllRankTstData``)."""
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
 from torch import Tensor
-from torch.nn import Module
 from torch_geometric.data import HeteroData
 from torch_geometric.metrics import (
     LinkPredMetricCollection,
@@ -13,7 +12,7 @@ from torch_geometric.metrics import (
 )
 
 from rlmrec_pyg.data.graph import check_finite_rows
-from rlmrec_pyg.train.loop import sem_inputs
+from rlmrec_pyg.nn import Recommender
 from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER, VAL_INDEX
 
 SPLITS = {'val': VAL_INDEX, 'test': TEST_INDEX}
@@ -132,21 +131,20 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
 
 
 @torch.no_grad()
-def evaluate(model: Module, embedding: Module, data: HeteroData,
-             split: str = 'test', ks: Iterable[int] = (5, 10, 20),
-             batch_size: int = 1024, mask_val: bool = False,
+def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
+             ks: Iterable[int] = (5, 10, 20), batch_size: int = 1024,
+             mask_val: bool = False,
              z_dict: Optional[Dict[str, Tensor]] = None) -> Dict[str, float]:
-    r"""Evaluates an encoder on the validation or test interactions of
+    r"""Evaluates a recommender on the validation or test interactions of
     :obj:`data` with :func:`rank_metrics`, as the official protocol: the
     embeddings are computed once (:obj:`model.eval()`, no edge dropout or
-    masking) from :obj:`model(embedding(), data.edge_index_dict)`, training
-    items are masked, and validation items are **not** masked at test time
-    (they stay rankable and count as misses) unless :obj:`mask_val=True`.
-    The model is left in evaluation mode.
+    masking) by :obj:`model(data)`, training items are masked, and
+    validation items are **not** masked at test time (they stay rankable
+    and count as misses) unless :obj:`mask_val=True`. The model is left in
+    evaluation mode.
 
     Args:
-        model (torch.nn.Module): The encoder (possibly wrapped).
-        embedding (torch.nn.Module): Returns :obj:`x_dict` when called.
+        model (rlmrec_pyg.nn.Recommender): ID embeddings and encoder.
         data (torch_geometric.data.HeteroData): The graph.
         split (str, optional): :obj:`"val"` or :obj:`"test"`.
             (default: :obj:`"test"`)
@@ -164,8 +162,7 @@ def evaluate(model: Module, embedding: Module, data: HeteroData,
     store = data[EDGE]
     if z_dict is None:
         model.eval()
-        z_dict = model(embedding(), data.edge_index_dict,
-                       *sem_inputs(model, data))
+        z_dict = model(data)
     exclude = [store.edge_index]
     if split == 'test' and mask_val and VAL_INDEX in store:
         exclude.append(store[VAL_INDEX])

@@ -204,9 +204,8 @@ def check_study_options(cfg: DictConfig) -> None:
     :math:`\geq 0`), :obj:`shuffle_semantic` (a boolean),
     :obj:`time_window` and :obj:`pretrain.time_window` (quantiles
     :math:`0 \leq s < e \leq 1`), :obj:`pretrain.enabled` (a boolean),
-    :obj:`seed` (an integer) and the alignment :obj:`weight` (a finite
-    number :math:`\geq 0`). Called before any data, profile or vector
-    work."""
+    :obj:`seed` (an integer). Called before any data, profile or vector
+    work (the loss weights are the trainer's, checked by it)."""
     ratio = _number(cfg.get('noise_ratio') or 0.0, 'noise_ratio')
     if ratio < 0:
         raise ValueError(f"'noise_ratio' must be >= 0, the fraction of "
@@ -226,12 +225,6 @@ def check_study_options(cfg: DictConfig) -> None:
             raise ValueError(f"'pretrain.enabled' must be true or false (got "
                              f"{pretrain.get('enabled')!r})")
         _window(pretrain.get('time_window'), 'pretrain.time_window')
-    alignment = cfg.get('alignment')
-    if alignment:
-        weight = _number(alignment.get('weight', 0.0), 'alignment.weight')
-        if weight < 0:
-            raise ValueError(f"'alignment.weight' must be >= 0 (got "
-                             f"{weight})")
 
 
 def prepare_data(data: HeteroData, cfg: DictConfig,
@@ -289,6 +282,8 @@ def pretrain_then_finetune(cfg: DictConfig,
         down.output_dir = out
         down.alignment = None
         down.shuffle_semantic = False
+        if down.trainer.get('loss_weights'):
+            down.trainer.loss_weights.pop('align', None)
         down.init_from = osp.join(out, 'pretrain', 'best.pt')
     os.makedirs(pre.output_dir, exist_ok=True)
     log.info(f"Pre-training on time window {pre.time_window}")

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Module, Parameter, ParameterList
+from torch.nn import Parameter, ParameterList
 from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter, softmax
 
@@ -20,6 +20,12 @@ from rlmrec_pyg.nn.models._propagation import (
     split,
 )
 from rlmrec_pyg.nn.models.sgl import ssl_index
+from rlmrec_pyg.nn.objective import (
+    LossTerms,
+    Objective,
+    TrainBatch,
+    batch_index,
+)
 from rlmrec_pyg.typing import EDGE, ITEM, REV_EDGE, USER
 
 #: Edge type of the decoder graph over the stacked :obj:`[users; items]`
@@ -41,7 +47,7 @@ def _logsumexp_mean(query: Tensor, key: Tensor, index: Tensor) -> Tensor:
     return (lse * count).sum() / index.numel()
 
 
-class AutoCF(Module):
+class AutoCF(Objective):
     r"""The automated self-supervised encoder from the `"Automated
     Self-Supervised Learning for Recommendation"
     <https://arxiv.org/abs/2303.07797>`_ paper, in the form RLMRec's
@@ -65,13 +71,16 @@ class AutoCF(Module):
     them).
 
     Training follows :class:`AutoCFTrainer`: every :obj:`resample_every`
-    batches the loop calls :meth:`sample_graph`, which scores every node by
-    the agreement of its 2-hop subgraph with itself (plus Gumbel noise),
-    masks the :obj:`num_seeds` top nodes' subgraphs to depth
+    batches :meth:`training_graph` calls :meth:`sample_graph`, which scores
+    every node by the agreement of its 2-hop subgraph with itself (plus
+    Gumbel noise), masks the :obj:`num_seeds` top nodes' subgraphs to depth
     :obj:`mask_depth` and returns the masked encoder graph, the decoder graph
-    and the infomax term :math:`-\mathrm{mean}(\log s + g)` to add once.
-    Then the loss per batch is :meth:`recommendation_loss` (instead of BPR)
-    + L2 + :meth:`ssl_loss` (spec §5.6).
+    and the infomax term :math:`-\mathrm{mean}(\log s + g)` (the term
+    :obj:`"infomax"`, in that batch only). :meth:`loss_terms` returns
+    :obj:`"rec"` (:meth:`recommendation_loss`, instead of BPR) and the two
+    parts of :meth:`ssl_loss`: :obj:`"ssl"` (the uniformity terms; official
+    weight :obj:`ssl_reg`, 5 on Amazon) and :obj:`"ssl_cross"` (weight 1 in
+    the official code), all unweighted (spec §5.6).
 
     Args:
         embedding_dim (int): Size :math:`d` of the input embeddings.
@@ -80,8 +89,6 @@ class AutoCF(Module):
         num_gt_layers (int, optional): Graph-transformer layers.
             (default: :obj:`1`)
         heads (int, optional): Attention heads. (default: :obj:`4`)
-        ssl_weight (float, optional): Weight of the two uniformity terms
-            (official :obj:`ssl_reg`). (default: :obj:`5.0`)
         num_seeds (int, optional): Seeds per sampled graph. (default:
             :obj:`100`)
         mask_depth (int, optional): Hops of masking. (default: :obj:`2`)
@@ -98,7 +105,7 @@ class AutoCF(Module):
     """
     def __init__(self, embedding_dim: int, num_layers: int = 2,
                  num_gt_layers: int = 1, heads: int = 4,
-                 ssl_weight: float = 5.0, num_seeds: int = 100,
+                 num_seeds: int = 100,
                  mask_depth: int = 2, sample_ratio: float = 0.2,
                  resample_every: int = 10, eval_self_loops: bool = False,
                  backend: Optional[str] = None) -> None:
@@ -110,8 +117,7 @@ class AutoCF(Module):
                              f"'heads' in '{name}' (got {embedding_dim} and "
                              f"{heads})")
         for key, value in (('num_gt_layers', num_gt_layers),
-                           ('mask_depth', mask_depth),
-                           ('ssl_weight', ssl_weight)):
+                           ('mask_depth', mask_depth)):
             if value < 0:
                 raise ValueError(f"'{key}' must be non-negative in '{name}' "
                                  f"(got {value})")
@@ -126,11 +132,13 @@ class AutoCF(Module):
         self.embedding_dim = self.out_channels = embedding_dim
         self.num_layers, self.num_gt_layers = num_layers, num_gt_layers
         self.heads = heads
-        self.ssl_weight = float(ssl_weight)
         self.num_seeds, self.mask_depth = num_seeds, mask_depth
         self.sample_ratio = float(sample_ratio)
         self.resample_every = resample_every
         self.eval_self_loops = eval_self_loops
+        # The graphs of the last sample_graph (reused for resample_every
+        # batches); not part of the state.
+        self._graph: Optional[Dict[EdgeType, Tensor]] = None
         self.conv = BipartiteConv(self_loops=False)
         self.gt_weights = ParameterList([
             Parameter(torch.empty(embedding_dim, embedding_dim))
@@ -277,17 +285,19 @@ class AutoCF(Module):
         edge_index_dict: Dict[EdgeType, Tensor],
         index_dict: Dict[NodeType, Union[Tensor, Sequence[Tensor]]],
         z_dict: Optional[Dict[NodeType, Tensor]] = None,
-    ) -> Tensor:
-        r"""Computes the official contrast on the readout over the graphs of
-        :obj:`edge_index_dict` (the deterministic forward is recomputed
-        unless its output :obj:`z_dict` is passed):
+    ) -> LossTerms:
+        r"""Computes the two parts of the official contrast on the readout
+        over the graphs of :obj:`edge_index_dict` (the deterministic forward
+        is recomputed unless its output :obj:`z_dict` is passed), unweighted
+        (the official loss is :math:`\lambda \cdot` :obj:`"ssl"` +
+        :obj:`"ssl_cross"`):
 
         .. math::
-            \lambda \big[C(\mathrm{uniq}(\mathcal{B}_u),
+            \text{ssl} = C(\mathrm{uniq}(\mathcal{B}_u),
             \mathbf{Z}_{\mathcal{U}}, \mathbf{Z}_{\mathcal{U}})
             + C(\mathrm{uniq}(\mathcal{B}_+),
-            \mathbf{Z}_{\mathcal{I}}, \mathbf{Z}_{\mathcal{I}})\big]
-            + C(\mathcal{B}_u, \mathbf{Z}_{\mathcal{U}},
+            \mathbf{Z}_{\mathcal{I}}, \mathbf{Z}_{\mathcal{I}}), \quad
+            \text{ssl\_cross} = C(\mathcal{B}_u, \mathbf{Z}_{\mathcal{U}},
             \mathbf{Z}_{\mathcal{I}})
 
         with :math:`C(S, \mathbf{X}, \mathbf{Y}) = \frac{1}{|S|}
@@ -312,10 +322,41 @@ class AutoCF(Module):
         uniform = (_logsumexp_mean(z_user, z_user, user.unique()) +
                    _logsumexp_mean(z_item, z_item, items[0].unique()))
         cross = _logsumexp_mean(z_user, z_item, user)
-        return self.ssl_weight * uniform + cross
+        return {'ssl': uniform, 'ssl_cross': cross}
+
+    def training_graph(self, x_dict: Dict[NodeType, Tensor],
+                       edge_index_dict: Dict[EdgeType, Tensor],
+                       batch: TrainBatch
+                       ) -> Tuple[Dict[EdgeType, Tensor], LossTerms]:
+        r"""Every :obj:`resample_every` batches of an epoch (and at its
+        first), new masked graphs from :meth:`sample_graph` with the
+        :obj:`"infomax"` term; in between, the last graphs and no term."""
+        if batch.step % self.resample_every == 0 or self._graph is None:
+            self._graph, infomax = self.sample_graph(x_dict, edge_index_dict,
+                                                     batch.generator)
+            return self._graph, {'infomax': infomax}
+        return self._graph, {}
+
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor], batch: TrainBatch
+                   ) -> Tuple[Dict[NodeType, Tensor], LossTerms]:
+        r"""Returns :obj:`(z_dict, {"rec", "ssl", "ssl_cross"})` on the
+        graphs of :meth:`training_graph`; positives only (official)."""
+        z_dict = self(x_dict, edge_index_dict)
+        terms = {'rec': self.recommendation_loss(z_dict, batch.user,
+                                                 batch.pos)}
+        terms.update(self.ssl_loss(x_dict, edge_index_dict,
+                                   batch_index(batch), z_dict=z_dict))
+        return z_dict, terms
+
+    def alignment_index(self, batch: TrainBatch
+                        ) -> Dict[NodeType, List[Tensor]]:
+        r"""The batch users and positive items (official ``autocf_plus``
+        has no negative-item term)."""
+        return {USER: [batch.user], ITEM: [batch.pos]}
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
                 f'num_layers={self.num_layers}, '
                 f'num_gt_layers={self.num_gt_layers}, heads={self.heads}, '
-                f'ssl_weight={self.ssl_weight}, num_seeds={self.num_seeds})')
+                f'num_seeds={self.num_seeds})')

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Module, Parameter
+from torch.nn import Parameter
 from torch_geometric.typing import EdgeType, NodeType
 from torch_geometric.utils import scatter
 
@@ -17,6 +17,13 @@ from rlmrec_pyg.nn.models._propagation import (
     split,
 )
 from rlmrec_pyg.nn.models.sgl import ssl_index
+from rlmrec_pyg.nn.objective import (
+    LossTerms,
+    Objective,
+    TrainBatch,
+    batch_index,
+    bpr_terms,
+)
 from rlmrec_pyg.typing import EDGE, USER
 
 ITEM_NORMS = ('users', 'items')
@@ -40,7 +47,7 @@ def adaptive_weight(z: Tensor, adj: BipartiteAdjacency) -> Tensor:
     return (alpha / deg[dst]).nan_to_num(0.0, 0.0, 0.0)
 
 
-class DCCF(Module):
+class DCCF(Objective):
     r"""The disentangled contrastive collaborative filtering encoder from
     the `"Disentangled Contrastive Collaborative Filtering"
     <https://arxiv.org/abs/2305.02759>`_ paper, in the form RLMRec's official
@@ -70,8 +77,11 @@ class DCCF(Module):
     the edges of :math:`\mathbf{A}`). :meth:`ssl_loss` contrasts, at every
     layer, :math:`\mathbf{Z}^{\text{gnn}}` with each of the other three views
     over the **unique** batch users and positive items (in-batch
-    negatives), :math:`\lambda \sum_l \sum_{x} [\mathrm{NCE}_u +
-    \mathrm{NCE}_i]`. The official code divides every item term by the
+    negatives), :math:`\sum_l \sum_{x} [\mathrm{NCE}_u +
+    \mathrm{NCE}_i]`, returned unweighted as :obj:`"ssl"` by
+    :meth:`loss_terms` (official :obj:`cl_weight` :math:`\lambda`: the
+    trainer's :obj:`loss_weights["ssl"]`), which reuses the training
+    forward's views. The official code divides every item term by the
     number of unique *users* (spec §10 #11): :obj:`item_norm="users"`
     reproduces it, :obj:`"items"` is the plain mean.
 
@@ -81,8 +91,6 @@ class DCCF(Module):
             (default: :obj:`2`)
         num_intents (int, optional): Number of intent prototypes :math:`K`.
             (default: :obj:`128`)
-        ssl_weight (float, optional): The weight :math:`\lambda` (official
-            :obj:`cl_weight`). (default: :obj:`1e-3`)
         temperature (float, optional): The temperature :math:`\tau`.
             (default: :obj:`0.1`)
         item_norm (str, optional): Denominator of the item terms,
@@ -101,8 +109,8 @@ class DCCF(Module):
           :math:`(|\mathcal{I}|, d)`
     """
     def __init__(self, embedding_dim: int, num_layers: int = 2,
-                 num_intents: int = 128, ssl_weight: float = 1e-3,
-                 temperature: float = 0.1, item_norm: str = 'users',
+                 num_intents: int = 128, temperature: float = 0.1,
+                 item_norm: str = 'users',
                  backend: Optional[str] = None) -> None:
         super().__init__()
         name = self.__class__.__name__
@@ -110,17 +118,15 @@ class DCCF(Module):
         if num_intents <= 0:
             raise ValueError(f"'num_intents' must be positive in '{name}' "
                              f"(got {num_intents})")
-        if ssl_weight < 0 or not temperature > 0:
-            raise ValueError(f"'ssl_weight' must be non-negative and "
-                             f"'temperature' positive in '{name}' (got "
-                             f"{ssl_weight} and {temperature})")
+        if not temperature > 0:
+            raise ValueError(f"'temperature' must be positive in '{name}' "
+                             f"(got {temperature})")
         if item_norm not in ITEM_NORMS:
             raise ValueError(f"Unknown 'item_norm' '{item_norm}' in '{name}' "
                              f"(choose from {list(ITEM_NORMS)})")
         self.embedding_dim = self.out_channels = embedding_dim
         self.num_layers = num_layers
         self.num_intents = num_intents
-        self.ssl_weight = float(ssl_weight)
         self.temperature = float(temperature)
         self.item_norm = item_norm
         self.conv = BipartiteConv(self_loops=False)
@@ -212,13 +218,22 @@ class DCCF(Module):
                                                       tau)
                 item_loss = item_loss + _in_batch_nce(z_gnn[item], z[item],
                                                       tau)
-        loss = user_loss / user.numel() + item_loss / num_items
-        return self.ssl_weight * loss
+        return user_loss / user.numel() + item_loss / num_items
+
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor], batch: TrainBatch
+                   ) -> Tuple[Dict[NodeType, Tensor], LossTerms]:
+        r"""Returns :obj:`(z_dict, {"rec": BPR, "ssl": SSL})` from one
+        forward (the contrast reuses its views, as the official code)."""
+        z_dict, views = self(x_dict, edge_index_dict, return_views=True)
+        terms = bpr_terms(z_dict, batch)
+        terms['ssl'] = self.ssl_loss(x_dict, edge_index_dict,
+                                     batch_index(batch), views=views)
+        return z_dict, terms
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
                 f'num_layers={self.num_layers}, '
                 f'num_intents={self.num_intents}, '
-                f'ssl_weight={self.ssl_weight}, '
                 f'temperature={self.temperature}, '
                 f'item_norm={self.item_norm!r})')

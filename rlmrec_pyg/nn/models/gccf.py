@@ -3,10 +3,10 @@ from typing import Dict, Optional
 
 import torch
 from torch import Tensor
-from torch.nn import Module
 from torch_geometric.typing import EdgeType, NodeType
 
 from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.objective import Objective
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
     propagate_layers,
@@ -15,7 +15,7 @@ from rlmrec_pyg.nn.models._propagation import (
 from rlmrec_pyg.typing import USER
 
 
-class GCCF(Module):
+class GCCF(Objective):
     r"""The linear residual graph convolution encoder from the `"Revisiting
     Graph based Collaborative Filtering: A Linear Residual Graph
     Convolutional Network Approach" <https://arxiv.org/abs/2001.10167>`_

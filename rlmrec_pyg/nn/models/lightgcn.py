@@ -2,10 +2,10 @@ r"""LightGCN as used by RLMRec (official ``lightgcn.py``, spec §5.2)."""
 from typing import Dict, Optional
 
 from torch import Tensor
-from torch.nn import Module
 from torch_geometric.typing import EdgeType, NodeType
 
 from rlmrec_pyg.nn.conv import BipartiteConv
+from rlmrec_pyg.nn.objective import Objective
 from rlmrec_pyg.nn.models._propagation import (
     check_args,
     propagate_layers,
@@ -14,7 +14,7 @@ from rlmrec_pyg.nn.models._propagation import (
 from rlmrec_pyg.typing import USER
 
 
-class LightGCN(Module):
+class LightGCN(Objective):
     r"""The LightGCN encoder from the `"LightGCN: Simplifying and Powering
     Graph Convolution Network for Recommendation"
     <https://arxiv.org/abs/2002.02126>`_ paper, in the form RLMRec's

@@ -9,6 +9,7 @@ from torch_geometric.typing import EdgeType, NodeType
 from rlmrec_pyg.nn.functional import info_nce
 from rlmrec_pyg.nn.models._propagation import propagate_layers, split
 from rlmrec_pyg.nn.models.lightgcn import LightGCN
+from rlmrec_pyg.nn.objective import LossTerms, TrainBatch, batch_index
 from rlmrec_pyg.typing import ITEM, USER
 
 IndexGroups = Union[Tensor, Sequence[Tensor]]
@@ -67,19 +68,21 @@ class SGL(LightGCN):
     them, with **all** users / items of view 2 as candidates:
 
     .. math::
-        \mathcal{L}_{\text{SSL}} = \lambda \Big(
+        \mathcal{L}_{\text{SSL}} =
         \mathrm{NCE}(\mathbf{Z}^{1}_{\mathcal{B}_u},
         \mathbf{Z}^{2}_{\mathcal{U}})
         + \mathrm{NCE}(\mathbf{Z}^{1}_{\mathcal{B}_+},
         \mathbf{Z}^{2}_{\mathcal{I}})
         + \mathrm{NCE}(\mathbf{Z}^{1}_{\mathcal{B}_-},
-        \mathbf{Z}^{2}_{\mathcal{I}})
-        \Big), \quad
+        \mathbf{Z}^{2}_{\mathcal{I}}), \quad
         \mathrm{NCE}(\mathbf{Q}, \mathbf{K}) = -\frac{1}{|\mathcal{B}|}
         \sum_{r} \log \frac{\exp(\cos(\mathbf{q}_r, \mathbf{k}_r)/\tau)}
         {\sum_{c} \exp(\cos(\mathbf{q}_r, \mathbf{k}_c)/\tau)}
 
-    Batch rows are not de-duplicated (official). The official code reads
+    :meth:`loss_terms` returns it as :obj:`"ssl"`, unweighted; the trainer
+    weighs it (official :obj:`cl_weight` :math:`\lambda`, 0.1 on Amazon:
+    :obj:`loss_weights={"ssl": 0.1}`). Batch rows are not de-duplicated
+    (official). The official code reads
     the top-level :obj:`layer_num` (3) for every dataset, so its Steam SGL
     runs 3 layers although its yml says 2 (spec §10 #5): set
     :obj:`num_layers` explicitly (the experiment configs do).
@@ -91,8 +94,6 @@ class SGL(LightGCN):
         edge_drop_rate (float, optional): Probability :math:`p` of dropping
             an adjacency entry in each contrastive view (official
             :obj:`keep_rate` 0.8). (default: :obj:`0.2`)
-        ssl_weight (float, optional): The weight :math:`\lambda` (official
-            :obj:`cl_weight`). (default: :obj:`0.1`)
         temperature (float, optional): The temperature :math:`\tau`.
             (default: :obj:`0.2`)
         backend (str, optional): Sparse layout of the propagation (see
@@ -110,18 +111,13 @@ class SGL(LightGCN):
     contrast_negatives: bool = True
 
     def __init__(self, embedding_dim: int, num_layers: int = 3,
-                 edge_drop_rate: float = 0.2, ssl_weight: float = 0.1,
-                 temperature: float = 0.2,
+                 edge_drop_rate: float = 0.2, temperature: float = 0.2,
                  backend: Optional[str] = None) -> None:
         super().__init__(embedding_dim, num_layers, edge_drop_rate, backend)
         name = self.__class__.__name__
-        if ssl_weight < 0:
-            raise ValueError(f"'ssl_weight' must be non-negative in '{name}' "
-                             f"(got {ssl_weight})")
         if not temperature > 0:
             raise ValueError(f"'temperature' must be positive in '{name}' "
                              f"(got {temperature})")
-        self.ssl_weight = float(ssl_weight)
         self.temperature = float(temperature)
 
     def _layers(self, x_dict: Dict[NodeType, Tensor],
@@ -168,11 +164,20 @@ class SGL(LightGCN):
         # Official: every term summed over its rows, then divided by |B|.
         loss = table_nce(z1[USER], z2[USER], user, tau)
         loss = loss + table_nce(z1[ITEM], z2[ITEM], torch.cat(items), tau)
-        return self.ssl_weight * loss / user.numel()
+        return loss / user.numel()
+
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor], batch: TrainBatch
+                   ) -> Tuple[Dict[NodeType, Tensor], LossTerms]:
+        r"""Returns :obj:`(z_dict, {"rec": BPR, "ssl": SSL})`: BPR on the
+        clean-graph forward and :meth:`ssl_loss` of the batch."""
+        z_dict, terms = super().loss_terms(x_dict, edge_index_dict, batch)
+        terms['ssl'] = self.ssl_loss(x_dict, edge_index_dict,
+                                     batch_index(batch))
+        return z_dict, terms
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
                 f'num_layers={self.num_layers}, '
                 f'edge_drop_rate={self.edge_drop_rate}, '
-                f'ssl_weight={self.ssl_weight}, '
                 f'temperature={self.temperature})')

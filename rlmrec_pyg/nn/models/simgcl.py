@@ -36,7 +36,9 @@ class SimGCL(SGL):
     :math:`\mathbf{E}^{(0)}` (the SimGCL paper excludes it and averages).
     The loss is :class:`~rlmrec_pyg.nn.SGL`'s InfoNCE with all users / items
     of view 2 as candidates, over the batch users and **positive** items
-    only (official: no negative-item term).
+    only (official: no negative-item term), returned unweighted as
+    :obj:`"ssl"` (official :obj:`cl_weight`: the trainer's
+    :obj:`loss_weights["ssl"]`).
 
     Args:
         embedding_dim (int): Size :math:`d` of the input embeddings.
@@ -44,8 +46,6 @@ class SimGCL(SGL):
             (default: :obj:`3`)
         eps (float, optional): The noise magnitude :math:`\epsilon`.
             (default: :obj:`0.9`)
-        ssl_weight (float, optional): The weight :math:`\lambda` (official
-            :obj:`cl_weight`). (default: :obj:`0.1`)
         temperature (float, optional): The temperature :math:`\tau`.
             (default: :obj:`0.2`)
         backend (str, optional): Sparse layout of the propagation (see
@@ -61,11 +61,9 @@ class SimGCL(SGL):
     contrast_negatives: bool = False
 
     def __init__(self, embedding_dim: int, num_layers: int = 3,
-                 eps: float = 0.9, ssl_weight: float = 0.1,
-                 temperature: float = 0.2,
+                 eps: float = 0.9, temperature: float = 0.2,
                  backend: Optional[str] = None) -> None:
-        super().__init__(embedding_dim, num_layers, 0.0, ssl_weight,
-                         temperature, backend)
+        super().__init__(embedding_dim, num_layers, 0.0, temperature, backend)
         if eps < 0:
             raise ValueError(f"'eps' must be non-negative in "
                              f"'{self.__class__.__name__}' (got {eps})")
@@ -93,5 +91,4 @@ class SimGCL(SGL):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
                 f'num_layers={self.num_layers}, eps={self.eps}, '
-                f'ssl_weight={self.ssl_weight}, '
                 f'temperature={self.temperature})')
