@@ -13,9 +13,8 @@ so the whole script runs on a laptop CPU:
 
 The first run downloads MovieLens (or copies it from the folder named by
 ``RLMREC_DATA_CACHE``) and encodes 3620 profiles (a few minutes on CPU,
-cached afterwards). ``RLMREC_EXAMPLE_EPOCHS`` and
-``RLMREC_EXAMPLE_ENCODER=hash`` (a fast offline stand-in for MiniLM) make
-CI-sized runs.
+cached afterwards). ``RLMREC_EXAMPLE_EPOCHS`` sets the epochs and
+``RLMREC_EXAMPLE_ENCODER=hash`` swaps MiniLM for a fast offline stand-in.
 """
 import argparse
 import copy
@@ -26,11 +25,12 @@ import time
 import torch
 
 from rlmrec_pyg.data import BPRSampler, MovieLensText
-from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN, NodeEmbedding
+from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN, Recommender
 from rlmrec_pyg.profiles import OfflineProfiler
 from rlmrec_pyg.semantic import (AttachSemantic, HashTextEncoder,
                                  SentenceTransformerEncoder)
 from rlmrec_pyg.train import evaluate, train_epoch
+from rlmrec_pyg.train.loop import loss_weights
 
 env = os.environ.get
 parser = argparse.ArgumentParser()
@@ -44,8 +44,8 @@ parser.add_argument('--embedding_dim', type=int, default=32)
 parser.add_argument('--num_layers', type=int, default=3)
 parser.add_argument('--batch_size', type=int, default=1024)
 parser.add_argument('--lr', type=float, default=1e-3)
-parser.add_argument('--lambda_reg', type=float, default=1e-6)
-parser.add_argument('--alignment_weight', type=float, default=1e-2)
+parser.add_argument('--reg_weight', type=float, default=1e-6)
+parser.add_argument('--align_weight', type=float, default=1e-2)
 parser.add_argument('--temperature', type=float, default=0.2)
 parser.add_argument('--seed', type=int, default=2023)
 args = parser.parse_args()
@@ -66,40 +66,36 @@ print(f"Semantic vectors: user {list(data['user'].sem_emb.size())}, "
 
 def train(aligned: bool) -> dict:
     torch.manual_seed(args.seed)
-    # ID embeddings live outside the encoder; LightGCN maps x_dict -> z_dict.
-    embedding = NodeEmbedding(
-        {nt: data[nt].num_nodes
-         for nt in data.node_types}, args.embedding_dim)
-    model = LightGCN(args.embedding_dim, args.num_layers)
+    encoder = LightGCN(args.embedding_dim, args.num_layers)
     if aligned:  # RLMRec-Con: one wrapper, the encoder is unchanged.
-        model = ContrastiveAlignment(
-            model, sem_channels=data['user'].sem_emb.size(-1),
-            out_channels=args.embedding_dim, temperature=args.temperature,
+        encoder = ContrastiveAlignment(
+            encoder, temperature=args.temperature,
             negatives={'user': 'all', 'item': 'in_batch'})  # official
-    optimizer = torch.optim.Adam(
-        [*model.parameters(), *embedding.parameters()], lr=args.lr)
+    # ID embeddings + encoder as one module (the wrapper's sizes are read
+    # from the data); the loss terms are the model's, the weights ours.
+    model = Recommender(encoder, data, embedding_dim=args.embedding_dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     sampler = BPRSampler(data['user', 'to', 'item'].edge_index,
                          data['item'].num_nodes)
     generator = torch.Generator().manual_seed(args.seed)
-    weight = args.alignment_weight if aligned else 0.0
+    weights = loss_weights({'reg': args.reg_weight,
+                            'align': args.align_weight})
     best, best_state, start = -1.0, None, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        # BPR + L2 (+ weight * alignment_loss) over shuffled triples:
-        loss = train_epoch(model, embedding, data, optimizer, sampler,
-                           args.batch_size, args.lambda_reg,
-                           alignment_weight=weight, generator=generator)
-        val = evaluate(model, embedding, data, 'val', ks=[20])
+        # BPR + reg * L2 (+ align * alignment) over shuffled triples:
+        stats = train_epoch(model, data, optimizer, sampler, args.batch_size,
+                            weights, generator=generator)
+        val = evaluate(model, data, 'val', ks=[20])
         if val['recall@20'] > best:  # keep the best validation epoch
             best = val['recall@20']
-            best_state = copy.deepcopy(
-                (model.state_dict(), embedding.state_dict()))
-        print(f"{'Con ' if aligned else 'Base'} epoch {epoch:03d}, loss "
-              f"{loss['loss']:.4f}, val recall@20 {val['recall@20']:.4f}, "
+            best_state = copy.deepcopy(model.state_dict())
+        terms = ', '.join(f'{k} {v:.4f}' for k, v in stats.items())
+        print(f"{'Con ' if aligned else 'Base'} epoch {epoch:03d}: {terms}; "
+              f"val recall@20 {val['recall@20']:.4f}, "
               f"ndcg@20 {val['ndcg@20']:.4f}")
     assert best_state is not None
-    model.load_state_dict(best_state[0])
-    embedding.load_state_dict(best_state[1])
-    test = evaluate(model, embedding, data, 'test')
+    model.load_state_dict(best_state)
+    test = evaluate(model, data, 'test')
     test['seconds'] = time.perf_counter() - start
     return test
 

@@ -1,8 +1,10 @@
 r"""ID embeddings and an encoder as the one module a trainer trains."""
 from typing import Iterable, Optional
 
+import torch
 from torch import Tensor
 from torch.nn import Module
+from torch.nn.parameter import UninitializedParameter
 from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.nn.embedding import NodeEmbedding
@@ -50,7 +52,9 @@ class Recommender(Module):
         data (torch_geometric.data.HeteroData, optional): The graph: its
             node counts size the embedding tables, and sizes the encoder
             left to infer (:obj:`-1`, *e.g.*, an alignment wrapper's
-            projector) are materialised from it. (default: :obj:`None`)
+            projector, or a PyG model with :obj:`in_channels=-1`) are
+            materialised from it, so that an optimizer created next sees
+            every parameter. (default: :obj:`None`)
         embedding_dim (int, optional): Width of the ID embeddings (with
             :obj:`data`). (default: :obj:`None`)
         embedding (NodeEmbedding, optional): ID embeddings built by the
@@ -82,6 +86,15 @@ class Recommender(Module):
         if data is not None:
             self.check_sizes(data)
             initialize_of(encoder, embedding(), data.edge_index_dict, data)
+            if any(isinstance(p, UninitializedParameter)
+                   for p in self.parameters()):
+                # PyG's lazy modules (in_channels=-1) take their shapes from
+                # a first forward, before an optimizer sees them.
+                training = self.training
+                self.eval()
+                with torch.no_grad():
+                    self(data)
+                self.train(training)
 
     def check_sizes(self, data: HeteroData) -> None:
         r"""Raises a :class:`ValueError` when the embedding tables and the

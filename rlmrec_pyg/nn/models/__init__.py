@@ -5,6 +5,7 @@ from rlmrec_pyg.nn.models.sgl import SGL
 from rlmrec_pyg.nn.models.simgcl import SimGCL
 from rlmrec_pyg.nn.models.dccf import DCCF
 from rlmrec_pyg.nn.models.autocf import AutoCF
+from rlmrec_pyg.nn.models.hetero import to_hetero_encoder
 
 __all__ = ['LightGCN', 'GCCF']
-__all__ += ['SGL', 'SimGCL', 'DCCF', 'AutoCF']
+__all__ += ['SGL', 'SimGCL', 'DCCF', 'AutoCF', 'to_hetero_encoder']
