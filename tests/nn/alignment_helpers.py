@@ -6,12 +6,14 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import scatter
 
+from rlmrec_pyg.nn import Objective
 from rlmrec_pyg.typing import EDGE, ITEM, REV_EDGE, USER
 
 
-class TinyEncoder(torch.nn.Module):
-    r"""One mean-aggregation hop plus a shared linear map; with an optional
-    :meth:`ssl_loss` that records the input it saw."""
+class TinyEncoder(Objective):
+    r"""One mean-aggregation hop plus a shared linear map, trained on the
+    default objective (BPR); :meth:`loss_terms` records the input it was
+    trained on in :obj:`seen`."""
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.lin = torch.nn.Linear(in_channels, out_channels)
@@ -28,10 +30,23 @@ class TinyEncoder(torch.nn.Module):
             out[dst] = self.lin(x_dict[dst] + agg)
         return out
 
-    def ssl_loss(self, x_dict: Dict[str, Tensor], *args,
-                 **kwargs) -> Tensor:
+    def loss_terms(self, x_dict, edge_index_dict, batch):
         self.seen = x_dict
-        return x_dict[USER].sum() * 0 + x_dict[ITEM].pow(2).mean()
+        return super().loss_terms(x_dict, edge_index_dict, batch)
+
+
+class TinySSLEncoder(TinyEncoder):
+    r"""A :class:`TinyEncoder` with a self-supervised term of its own, as a
+    backbone of :mod:`rlmrec_pyg.nn`: :obj:`"ssl"` is the mean squared
+    item input, :func:`tiny_ssl`."""
+    def loss_terms(self, x_dict, edge_index_dict, batch):
+        z_dict, terms = super().loss_terms(x_dict, edge_index_dict, batch)
+        terms['ssl'] = tiny_ssl(x_dict)
+        return z_dict, terms
+
+
+def tiny_ssl(x_dict: Dict[str, Tensor]) -> Tensor:
+    return x_dict[ITEM].pow(2).mean()
 
 
 def id_embeddings(data, channels: int, seed: int = 0) -> Dict[str, Tensor]:

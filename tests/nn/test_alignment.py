@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
-from alignment_helpers import TinyEncoder, id_embeddings
+from alignment_helpers import TinyEncoder, TinySSLEncoder, id_embeddings
 from torch_geometric.nn import GraphSAGE, to_hetero
 
-from rlmrec_pyg.nn import ContrastiveAlignment
+from rlmrec_pyg.nn import ContrastiveAlignment, TrainBatch
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.typing import ITEM, USER
 
@@ -90,7 +90,7 @@ def test_contrastive_to_hetero_graphsage_and_repr():
     assert torch.equal(z1[ITEM], z2[ITEM])
 
 
-def test_contrastive_bf16_close_and_ssl_passthrough():
+def test_contrastive_bf16_close():
     data, model, x_dict, z = setup({USER: 'all'})
     index = {USER: torch.arange(6), ITEM: [torch.arange(5)]}
     ref = model.alignment_loss(z, data.sem_emb_dict, index).item()
@@ -103,11 +103,28 @@ def test_contrastive_bf16_close_and_ssl_passthrough():
     assert math.isclose(out.item(), ref, rel_tol=5e-2)
     # The projector's GEMMs ran in bf16; the scores were not.
     assert dtypes and set(dtypes) == {torch.bfloat16}
-    assert hasattr(model, 'ssl_loss')
-    assert not hasattr(ContrastiveAlignment(torch.nn.Linear(1, 1), 2, 3),
-                       'ssl_loss')
-    model.ssl_loss(x_dict, data.edge_index_dict, index)
-    assert model.encoder.seen[USER] is x_dict[USER]
+
+
+def test_contrastive_keeps_the_encoder_terms():
+    # The encoder's own objective (its 'ssl' too) runs on the raw input and
+    # its terms pass through unchanged, then 'align'; no ssl_loss attribute.
+    torch.manual_seed(0)
+    data = get_random_rec_data(sem_channels=12)
+    encoder = TinySSLEncoder(8, 6)
+    model = ContrastiveAlignment(encoder, 12, 6, temperature=0.3)
+    assert not hasattr(model, 'ssl_loss')
+    x_dict = id_embeddings(data, 8)
+    batch = TrainBatch(torch.tensor([0, 3, 3]), torch.tensor([1, 2, 2]),
+                       torch.tensor([4, 0, 8]), data)
+    z, terms = model.loss_terms(x_dict, data.edge_index_dict, batch)
+    assert list(terms) == ['rec', 'ssl', 'align']
+    assert encoder.seen[USER] is x_dict[USER]
+    inner = encoder.loss_terms(x_dict, data.edge_index_dict, batch)[1]
+    for name in ('rec', 'ssl'):
+        assert torch.equal(terms[name], inner[name])
+    expected = float((x_dict[ITEM].detach()**2).sum()) / (30 * 8)
+    assert math.isclose(terms['ssl'].item(), expected, rel_tol=1e-6)
+    assert torch.equal(z[ITEM], encoder(x_dict, data.edge_index_dict)[ITEM])
 
 
 def test_contrastive_errors():

@@ -8,6 +8,7 @@ from rlmrec_pyg.nn import (
     ContrastiveAlignment,
     LightGCN,
     MaskedGenerativeAlignment,
+    TrainBatch,
 )
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.typing import ITEM, USER
@@ -38,13 +39,14 @@ def test_wrappers_around_our_backbones(backbone, kind):
         z = model(x_dict, data.edge_index_dict)
     assert z[USER].size() == (20, width) and z[ITEM].size() == (30, width)
     loss = model.alignment_loss(z, data.sem_emb_dict, index)
-    has_ssl = isinstance(encoder, SGL)
-    assert hasattr(model, 'ssl_loss') == has_ssl
-    if has_ssl:
-        batch = {USER: torch.tensor([0, 1]), ITEM: torch.tensor([2, 3])}
-        kwargs = dict(mask_dict=index) if kind == 'gen' else {}
-        loss = loss + model.ssl_loss(x_dict, data.edge_index_dict, batch,
-                                     **kwargs)
+    # The step's terms: the backbone's own (SGL's 'ssl' kept), then 'align'.
+    batch = TrainBatch(torch.tensor([0, 1]), torch.tensor([2, 3]),
+                       torch.tensor([4, 5]), data,
+                       torch.Generator().manual_seed(0))
+    _, terms = model.loss_terms(x_dict, data.edge_index_dict, batch)
+    ssl = ['ssl'] if isinstance(encoder, SGL) else []
+    assert list(terms) == ['rec', *ssl, 'align']
+    loss = loss + sum(terms.values())
     loss.backward()
     assert x_dict[USER].grad is not None
     assert all(p.grad is not None for p in model.projector.parameters())

@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
-from alignment_helpers import TinyEncoder, id_embeddings
+from alignment_helpers import TinyEncoder, TinySSLEncoder, id_embeddings
 from torch_geometric.nn import GraphSAGE, to_hetero
 
-from rlmrec_pyg.nn import MaskedGenerativeAlignment
+from rlmrec_pyg.nn import MaskedGenerativeAlignment, TrainBatch
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.typing import ITEM, USER
 
@@ -70,7 +70,7 @@ def test_generative_matches_naive_loop(reconstruction):
     assert math.isclose(loss.item(), expected / len(h), rel_tol=1e-5)
 
 
-def test_generative_gradients_eval_and_ssl():
+def test_generative_gradients_and_eval():
     data, model, x_dict, mask = setup()
     z = model(x_dict, data.edge_index_dict, mask)
     loss = model.alignment_loss(z, data.sem_emb_dict, mask) + z[USER].sum()
@@ -91,13 +91,38 @@ def test_generative_gradients_eval_and_ssl():
     z2 = model(x_dict, data.edge_index_dict)
     z3 = model.encoder(x_dict, data.edge_index_dict)
     assert torch.equal(z1[ITEM], z2[ITEM]) and torch.equal(z1[ITEM], z3[ITEM])
-    # The backbone's SSL loss sees the masked input when given the mask.
+    z4 = model.encode(x_dict, data.edge_index_dict, data)
+    assert torch.equal(z4[ITEM], z3[ITEM])
+
+
+def test_generative_encoder_terms_see_the_masked_input():
+    # The encoder's whole objective (BPR and its 'ssl') runs on the masked
+    # input, drawn from the batch's generator; then 'align' over the mask.
+    torch.manual_seed(0)
+    data = get_random_rec_data(sem_channels=12)
+    encoder = TinySSLEncoder(8, 6)
+    model = MaskedGenerativeAlignment(encoder, 8, 12, 6, mask_ratio=0.2)
+    assert not hasattr(model, 'ssl_loss')
     with torch.no_grad():
         model.mask_token.fill_(7.0)
-    model.ssl_loss(x_dict, data.edge_index_dict, {}, mask_dict=mask)
-    assert (model.encoder.seen[ITEM][mask[ITEM]] == 7.0).all()
-    model.ssl_loss(x_dict, data.edge_index_dict, {})
-    assert model.encoder.seen[ITEM] is x_dict[ITEM]
+    x_dict = id_embeddings(data, 8)
+    batch = TrainBatch(torch.tensor([0, 3]), torch.tensor([1, 2]),
+                       torch.tensor([4, 0]), data,
+                       torch.Generator().manual_seed(3))
+    z, terms = model.loss_terms(x_dict, data.edge_index_dict, batch)
+    assert list(terms) == ['rec', 'ssl', 'align']
+    mask = model.sample_mask({USER: 20, ITEM: 30},
+                             torch.Generator().manual_seed(3))
+    for nt in (USER, ITEM):
+        seen = encoder.seen[nt]
+        assert bool((seen[mask[nt]] == 7.0).all())
+        assert torch.equal(seen[~mask[nt]], x_dict[nt][~mask[nt]])
+    expected = float((encoder.seen[ITEM].detach()**2).sum()) / (30 * 8)
+    assert math.isclose(terms['ssl'].item(), expected, rel_tol=1e-6)
+    masked = model(x_dict, data.edge_index_dict, mask)
+    assert torch.equal(z[USER], masked[USER])
+    assert torch.equal(terms['align'],
+                       model.alignment_loss(masked, data.sem_emb_dict, mask))
 
 
 def test_generative_to_hetero_graphsage_repr_reset():

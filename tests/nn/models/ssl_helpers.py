@@ -11,8 +11,8 @@ from rlmrec_pyg.nn import (
     ContrastiveAlignment,
     MaskedGenerativeAlignment,
     NodeEmbedding,
-    bpr_loss,
-    l2_reg,
+    Recommender,
+    TrainBatch,
 )
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.typing import EDGE, ITEM, USER
@@ -61,6 +61,7 @@ def dense_adj(data, normalize: bool = True) -> Tensor:
 
 
 def cos(a: Tensor, b: Tensor) -> float:
+    a, b = a.detach(), b.detach()
     return float(a @ b / (a.norm() * b.norm()))
 
 
@@ -75,51 +76,53 @@ def naive_nce(query: Tensor, key: Tensor, target: List[int],
     return total
 
 
-def train_losses(encoder, variant: str, steps: int = 30,
+def naive_bpr(z_dict, user: Tensor, pos: Tensor, neg: Tensor) -> float:
+    r"""BPR written out: the mean of :math:`-\log \sigma(\hat{y}_{u,i^+} -
+    \hat{y}_{u,i^-})` over the triples."""
+    z_user, z_item = z_dict[USER].detach(), z_dict[ITEM].detach()
+    total = 0.0
+    for u, p, n in zip(user.tolist(), pos.tolist(), neg.tolist()):
+        diff = float(z_user[u] @ z_item[p]) - float(z_user[u] @ z_item[n])
+        total -= math.log(1 / (1 + math.exp(-diff)))
+    return total / user.numel()
+
+
+def layer_sum(x_dict, data, num_layers: int):
+    r"""LightGCN's clean readout :math:`\sum_{l \le L} \hat{\mathbf{A}}^l
+    \mathbf{E}`, dense."""
+    adj = dense_adj(data)
+    h = torch.cat([x_dict[USER], x_dict[ITEM]]).detach()
+    out = h.clone()
+    for _ in range(num_layers):
+        h = adj @ h
+        out = out + h
+    return {USER: out[:NUM_USERS], ITEM: out[NUM_USERS:]}
+
+
+def train_losses(encoder, variant: str, ssl_weight: float, steps: int = 30,
                  lr: float = 0.01) -> List[float]:
     r"""Trains :obj:`encoder` (plain, or wrapped by ``con`` / ``gen``) on
-    the fake data with the loop of spec §3.3 and returns the losses."""
-    data, emb = fake_data(), embedding()
+    the fake data, one full batch of the training edges per step, with the
+    model's own terms weighed here (:obj:`ssl_weight` for :obj:`"ssl"`, 0.1
+    for :obj:`"align"`, 1e-6 for :obj:`"reg"`, 1 for the rest), and
+    returns the losses."""
+    data = fake_data()
     if variant == 'con':
-        model = ContrastiveAlignment(encoder, SEM, DIM, 0.5)
+        encoder = ContrastiveAlignment(encoder, SEM, DIM, 0.5)
     elif variant == 'gen':
-        model = MaskedGenerativeAlignment(encoder, DIM, SEM, DIM, 0.2, 0.5)
-    else:
-        model = encoder
-    params = list(model.parameters()) + list(emb.parameters())
-    optimizer = torch.optim.Adam(params, lr=lr)
+        encoder = MaskedGenerativeAlignment(encoder, DIM, SEM, DIM, 0.2, 0.5)
+    model = Recommender(encoder, data, embedding=embedding())
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    weights = {'rec': 1.0, 'reg': 1e-6, 'ssl': ssl_weight, 'ssl_cross': 1.0,
+               'infomax': 1.0, 'align': 0.1}
     gen = torch.Generator().manual_seed(0)
-    edge_index = data[EDGE].edge_index
+    user, pos = data[EDGE].edge_index
     losses = []
-    graph, extra = data.edge_index_dict, None
     for step in range(steps):
         optimizer.zero_grad()
-        x_dict = emb()
-        if hasattr(encoder, 'sample_graph') and step % 3 == 0:
-            graph, extra = encoder.sample_graph(x_dict, data.edge_index_dict,
-                                                gen)
-        user, pos = edge_index[0], edge_index[1]
         neg = torch.randint(NUM_ITEMS, user.size(), generator=gen)
-        kwargs, index = {}, {USER: [user], ITEM: [pos, neg]}
-        if variant == 'gen':
-            mask = model.sample_mask({USER: NUM_USERS, ITEM: NUM_ITEMS}, gen)
-            z_dict = model(x_dict, graph, mask)
-            kwargs, index = dict(mask_dict=mask), mask
-        else:
-            z_dict = model(x_dict, graph)
-        if hasattr(encoder, 'recommendation_loss'):
-            loss = encoder.recommendation_loss(z_dict, user, pos)
-        else:
-            z_user = z_dict[USER][user]
-            loss = bpr_loss((z_user * z_dict[ITEM][pos]).sum(-1),
-                            (z_user * z_dict[ITEM][neg]).sum(-1))
-        loss = loss + l2_reg(params, 1e-6) + model.ssl_loss(
-            x_dict, graph, {USER: user, ITEM: [pos, neg]}, **kwargs)
-        if variant != 'plain':
-            loss = loss + 0.1 * model.alignment_loss(z_dict,
-                                                     data.sem_emb_dict, index)
-        if extra is not None:
-            loss, extra = loss + extra, None
+        terms = model.loss_terms(TrainBatch(user, pos, neg, data, gen, step))
+        loss = sum(weights[name] * value for name, value in terms.items())
         loss.backward()
         optimizer.step()
         losses.append(float(loss))

@@ -16,7 +16,7 @@ from ssl_helpers import (  # noqa: F401 (single_thread: autouse)
     train_losses,
 )
 
-from rlmrec_pyg.nn import AutoCF
+from rlmrec_pyg.nn import AutoCF, TrainBatch
 from rlmrec_pyg.nn.models.autocf import DECODER_EDGE
 from rlmrec_pyg.typing import EDGE, ITEM, REV_EDGE, USER
 
@@ -44,7 +44,7 @@ def test_autocf_eval_forward_matches_naive():
     data, emb = fake_data(), embedding()
     model = AutoCF(DIM, num_layers=2, heads=2).eval()
     assert str(model) == ('AutoCF(8, num_layers=2, num_gt_layers=1, '
-                          'heads=2, ssl_weight=5.0, num_seeds=100)')
+                          'heads=2, num_seeds=100)')
     x_dict = emb()
     z_dict = model(x_dict, data.edge_index_dict)
     with torch.no_grad():
@@ -118,26 +118,58 @@ def test_autocf_sample_graph_matches_naive():
 
 def test_autocf_losses_match_naive():
     data, emb = fake_data(), embedding()
-    model = AutoCF(DIM, heads=2, ssl_weight=0.5)
+    model = AutoCF(DIM, heads=2)
     user, pos, neg = batch()
-    loss = model.ssl_loss(emb(), data.edge_index_dict,
-                          {USER: user, ITEM: [pos, neg]})
+    terms = model.ssl_loss(emb(), data.edge_index_dict,
+                           {USER: user, ITEM: [pos, neg]})
+    assert list(terms) == ['ssl', 'ssl_cross']
     z = model(emb(), data.edge_index_dict)
-    assert torch.equal(loss, model.ssl_loss(emb(), data.edge_index_dict,
-                                            {USER: user, ITEM: pos}, z))
+    again = model.ssl_loss(emb(), data.edge_index_dict,
+                           {USER: user, ITEM: pos}, z)
+    assert all(torch.equal(terms[k], again[k]) for k in terms)
     zu, zi = z[USER].detach(), z[ITEM].detach()
 
     def c(nodes, a, b):
         return sum(math.log(sum(math.exp(float(a[n] @ y)) for y in b))
                    for n in nodes) / len(nodes)
 
-    ref = 0.5 * (c(sorted(set(user.tolist())), zu, zu) +
-                 c(sorted(set(pos.tolist())), zi, zi))
-    ref += c(user.tolist(), zu, zi)
-    assert abs(float(loss) - ref) < 1e-4 * max(1.0, abs(ref))
+    # Unweighted: the trainer weighs 'ssl' (official ssl_reg) and
+    # 'ssl_cross' (1 in the official code).
+    ssl = (c(sorted(set(user.tolist())), zu, zu) +
+           c(sorted(set(pos.tolist())), zi, zi))
+    cross = c(user.tolist(), zu, zi)
+    assert abs(float(terms['ssl']) - ssl) < 1e-4 * max(1.0, abs(ssl))
+    assert abs(float(terms['ssl_cross']) - cross) < 1e-4 * max(1.0,
+                                                               abs(cross))
     rec = model.recommendation_loss(z, user, pos)
     ref = -sum(float(zu[u] @ zi[i]) for u, i in zip(user, pos)) / len(user)
     assert abs(float(rec) - ref) < 1e-5
+    # The step's terms on the graph it is given: the same three values.
+    _, step = model.loss_terms(emb(), data.edge_index_dict,
+                               TrainBatch(user, pos, neg, data))
+    assert list(step) == ['rec', 'ssl', 'ssl_cross']
+    for name, value in (('rec', ref), ('ssl', ssl), ('ssl_cross', cross)):
+        assert abs(float(step[name]) - value) < 1e-4 * max(1.0, abs(value))
+
+
+def test_autocf_training_graph_resamples_every_few_steps():
+    # A new sampled graph and the 'infomax' term at steps 0, r, 2r, ...; in
+    # between the last graph and no term.
+    data, emb = fake_data(), embedding()
+    model = AutoCF(DIM, heads=2, num_seeds=2, resample_every=3)
+    user, pos, neg = batch()
+    gen = torch.Generator().manual_seed(0)
+    graphs = []
+    for step in range(7):
+        graph, extra = model.training_graph(
+            emb(), data.edge_index_dict,
+            TrainBatch(user, pos, neg, data, gen, step))
+        assert list(extra) == (['infomax'] if step % 3 == 0 else [])
+        assert DECODER_EDGE in graph
+        graphs.append(graph)
+    assert graphs[1] is graphs[0] and graphs[2] is graphs[0]
+    assert graphs[3] is not graphs[0] and graphs[5] is graphs[3]
+    assert graphs[6] is not graphs[3]
 
 
 def test_autocf_errors():
@@ -149,5 +181,5 @@ def test_autocf_errors():
 
 @pytest.mark.parametrize('variant', ['plain', 'con', 'gen'])
 def test_autocf_trains(variant):
-    model = AutoCF(DIM, heads=2, ssl_weight=0.1, num_seeds=2)
-    assert_trains(train_losses(model, variant))
+    model = AutoCF(DIM, heads=2, num_seeds=2, resample_every=3)
+    assert_trains(train_losses(model, variant, 0.1))

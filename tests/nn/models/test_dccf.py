@@ -9,12 +9,13 @@ from ssl_helpers import (  # noqa: F401 (single_thread: autouse)
     dense_adj,
     embedding,
     fake_data,
+    naive_bpr,
     naive_nce,
     single_thread,
     train_losses,
 )
 
-from rlmrec_pyg.nn import DCCF
+from rlmrec_pyg.nn import DCCF, TrainBatch
 from rlmrec_pyg.typing import ITEM, USER
 
 
@@ -47,8 +48,7 @@ def test_dccf_forward_matches_naive():
     data, emb = fake_data(), embedding()
     model = DCCF(DIM, num_layers=2, num_intents=4)
     assert str(model) == ('DCCF(8, num_layers=2, num_intents=4, '
-                          "ssl_weight=0.001, temperature=0.1, "
-                          "item_norm='users')")
+                          "temperature=0.1, item_norm='users')")
     x_dict = emb()
     z_dict = model(x_dict, data.edge_index_dict)
     with torch.no_grad():
@@ -65,15 +65,15 @@ def test_dccf_forward_matches_naive():
 @pytest.mark.parametrize('item_norm', ['users', 'items'])
 def test_dccf_ssl_loss_matches_naive(item_norm):
     data, emb = fake_data(), embedding()
-    model = DCCF(DIM, num_layers=2, num_intents=4, ssl_weight=0.5,
-                 temperature=0.3, item_norm=item_norm)
+    model = DCCF(DIM, num_layers=2, num_intents=4, temperature=0.3,
+                 item_norm=item_norm)
     user, pos, neg = batch()
     x_dict = emb()
     loss = model.ssl_loss(x_dict, data.edge_index_dict,
                           {USER: user, ITEM: [pos, neg]})
     with torch.no_grad():
         x = torch.cat([x_dict[USER], x_dict[ITEM]])
-        _, views = naive_dccf(model, x, data)
+        z_ref, views = naive_dccf(model, x, data)
     users = sorted(set(user.tolist()))
     items = [NUM_USERS + i for i in sorted(set(pos.tolist()))]
     ref = 0.0
@@ -84,11 +84,18 @@ def test_dccf_ssl_loss_matches_naive(item_norm):
             denom = len(users) if item_norm == 'users' else len(items)
             ref += naive_nce(z_gnn[items], z[items], range(len(items)),
                              0.3) / denom
-    ref *= 0.5
     assert abs(float(loss) - ref) < 1e-4 * max(1.0, ref)
     loss.backward()
     assert model.user_intent.grad is not None
     assert model.item_intent.grad.abs().sum() > 0
+    # The step's terms: BPR on the readout and the same 'ssl', unweighted.
+    _, terms = model.loss_terms(x_dict, data.edge_index_dict,
+                                TrainBatch(user, pos, neg, data))
+    assert list(terms) == ['rec', 'ssl']
+    assert abs(float(terms['ssl']) - ref) < 1e-4 * max(1.0, ref)
+    z = {USER: z_ref[:NUM_USERS], ITEM: z_ref[NUM_USERS:]}
+    rec = naive_bpr(z, user, pos, neg)
+    assert abs(float(terms['rec']) - rec) < 1e-5 * rec
 
 
 def test_dccf_ssl_loss_reuses_the_forward_views():
@@ -129,4 +136,4 @@ def test_dccf_errors():
 
 @pytest.mark.parametrize('variant', ['plain', 'con', 'gen'])
 def test_dccf_trains(variant):
-    assert_trains(train_losses(DCCF(DIM, num_intents=4), variant))
+    assert_trains(train_losses(DCCF(DIM, num_intents=4), variant, 1e-3))

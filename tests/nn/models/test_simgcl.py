@@ -8,20 +8,21 @@ from ssl_helpers import (  # noqa: F401 (single_thread: autouse)
     dense_adj,
     embedding,
     fake_data,
+    layer_sum,
+    naive_bpr,
     naive_nce,
     single_thread,
     train_losses,
 )
 
-from rlmrec_pyg.nn import SimGCL
+from rlmrec_pyg.nn import SimGCL, TrainBatch
 from rlmrec_pyg.typing import ITEM, USER
 
 
 def test_simgcl_view_matches_naive_noise_loop():
     data, emb = fake_data(), embedding()
     model = SimGCL(DIM, num_layers=3, eps=0.9)
-    assert str(model) == ('SimGCL(8, num_layers=3, eps=0.9, ssl_weight=0.1, '
-                          'temperature=0.2)')
+    assert str(model) == 'SimGCL(8, num_layers=3, eps=0.9, temperature=0.2)'
     x_dict = emb()
     torch.manual_seed(3)
     view = model.view(x_dict, data.edge_index_dict)
@@ -56,7 +57,7 @@ def test_simgcl_eval_is_deterministic():
 
 def test_simgcl_ssl_loss_matches_naive():
     data, emb = fake_data(), embedding()
-    model = SimGCL(DIM, eps=0.2, ssl_weight=0.1, temperature=0.5)
+    model = SimGCL(DIM, eps=0.2, temperature=0.5)
     user, pos, neg = batch()
     torch.manual_seed(11)
     loss = model.ssl_loss(emb(), data.edge_index_dict,
@@ -67,9 +68,29 @@ def test_simgcl_ssl_loss_matches_naive():
     # Users and positive items only: no negative-item term (spec §5.4).
     ref = naive_nce(z1[USER][user], z2[USER], user.tolist(), 0.5)
     ref += naive_nce(z1[ITEM][pos], z2[ITEM], pos.tolist(), 0.5)
-    ref = 0.1 * ref / user.numel()
+    ref = ref / user.numel()  # unweighted: the trainer weighs 'ssl'
     assert abs(float(loss) - ref) < 1e-4 * max(1.0, ref)
     assert loss.dim() == 0 and loss > 0
+
+
+def test_simgcl_loss_terms_match_naive():
+    # The step's terms: BPR on the clean layer sum, 'ssl' over the users and
+    # positive items only, unweighted.
+    data, emb = fake_data(), embedding()
+    model = SimGCL(DIM, num_layers=2, eps=0.2, temperature=0.5)
+    user, pos, neg = batch()
+    torch.manual_seed(11)
+    _, terms = model.loss_terms(emb(), data.edge_index_dict,
+                                TrainBatch(user, pos, neg, data))
+    assert list(terms) == ['rec', 'ssl']
+    torch.manual_seed(11)  # the same noise
+    z1 = model.view(emb(), data.edge_index_dict)
+    z2 = model.view(emb(), data.edge_index_dict)
+    ssl = (naive_nce(z1[USER][user], z2[USER], user.tolist(), 0.5) +
+           naive_nce(z1[ITEM][pos], z2[ITEM], pos.tolist(), 0.5)) / 12
+    rec = naive_bpr(layer_sum(emb(), data, 2), user, pos, neg)
+    assert abs(float(terms['ssl']) - ssl) < 1e-4 * ssl
+    assert abs(float(terms['rec']) - rec) < 1e-5 * rec
 
 
 def test_simgcl_errors():
@@ -79,4 +100,4 @@ def test_simgcl_errors():
 
 @pytest.mark.parametrize('variant', ['plain', 'con', 'gen'])
 def test_simgcl_trains(variant):
-    assert_trains(train_losses(SimGCL(DIM, num_layers=2), variant))
+    assert_trains(train_losses(SimGCL(DIM, num_layers=2), variant, 0.1))
