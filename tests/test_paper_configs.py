@@ -22,7 +22,6 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_object
 from omegaconf import OmegaConf, open_dict
-from torch_geometric.data import HeteroData
 
 from rlmrec_pyg.nn import (
     DCCF,
@@ -32,9 +31,14 @@ from rlmrec_pyg.nn import (
     ContrastiveAlignment,
     LightGCN,
     MaskedGenerativeAlignment,
+    NodeEmbedding,
+    Recommender,
     SimGCL,
+    TrainBatch,
 )
-from rlmrec_pyg.train.run import _build_model, check_run_config
+from rlmrec_pyg.testing import get_random_rec_data
+from rlmrec_pyg.train.run import build_encoder, check_run_config
+from rlmrec_pyg.typing import EDGE
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))
 # A Table 1 experiment file: <backbone>_<variant>_<dataset>.yaml.
@@ -45,13 +49,13 @@ Row = namedtuple('Row', 'name layers reg cl tau eps weight tau_a mask')
 # One line per experiment; '-': the official yml has no such key. Columns
 # (official yml key -> config key):
 #   L      layer_num (AutoCF: gcn_layer)       -> model.num_layers
-#   reg    reg_weight                          -> trainer.lambda_reg
-#   cl     cl_weight (AutoCF: ssl_reg)         -> model.ssl_weight
+#   reg    reg_weight                          -> trainer.loss_weights.reg
+#   cl     cl_weight (AutoCF: ssl_reg)         -> trainer.loss_weights.ssl
 #   tau    temperature (cl_temperature in the plus/gene ymls)
 #                                              -> model.temperature
 #   eps    eps                                 -> model.eps
 #   w      kd_weight (Con) / recon_weight (Gen)
-#                                              -> alignment.weight
+#                                              -> trainer.loss_weights.align
 #   tau_a  kd_temperature / re_temperature     -> alignment.module.temperature
 #   mask   mask_ratio                          -> alignment.module.mask_ratio
 # sgl.yml sets layer_num 2 for steam, but sgl.py loops over the top-level
@@ -133,6 +137,7 @@ ROWS = parse_table(TABLE1)
 # pair pool (sample_ratio), head_num = heads, seed_num = num_seeds,
 # fix_steps = resample_every; its evaluation decoder has no self-loops.
 # DCCF divides its item CL terms by the number of unique users.
+# No backbone carries its SSL weight: the trainer's loss_weights do.
 BACKBONES = {
     'gccf': (GCCF, {}),
     'lightgcn': (LightGCN, dict(edge_drop_rate=0.2)),
@@ -164,6 +169,11 @@ SHARED = dict(
     seed=2023,
     embedding_dim=32,
 )
+# Loss weights fixed by the official losses: BPR (AutoCF: its own loss) at
+# 1; AutoCF's user-item term and its local-graph infomax term enter the
+# official loss unweighted (only ssl_reg scales the uniformity terms).
+FIXED_WEIGHTS = dict(rec=1.0)
+AUTOCF_WEIGHTS = dict(ssl_cross=1.0, infomax=1.0)
 # Con (*_plus.py): users against all users' projections, items against the
 # batch's; Gen (*_gene.py): InfoNCE among the masked nodes (ssl_con_loss).
 ALIGNMENTS = {
@@ -195,7 +205,11 @@ def get_cfg(name):
 
 
 def same(value, expected):
-    # Equal and a number where a number is expected (1e-6, not '1e-6').
+    # Equal and a number where a number is expected (1e-6, not '1e-6'),
+    # key by key for a mapping.
+    if isinstance(expected, dict):
+        return (isinstance(value, dict) and sorted(value) == sorted(expected)
+                and all(same(value[k], v) for k, v in expected.items()))
     if isinstance(expected, float):
         return (isinstance(value, (int, float))
                 and not isinstance(value, bool) and value == expected)
@@ -221,10 +235,21 @@ def expected_model(row):
                     num_layers=row.layers, **BACKBONES[backbone][1])
     if backbone == 'gccf':
         expected['self_loops'] = SELF_LOOPS[variant]
-    for key, value in (('ssl_weight', row.cl), ('temperature', row.tau),
-                       ('eps', row.eps)):
+    for key, value in (('temperature', row.tau), ('eps', row.eps)):
         if value is not None:
             expected[key] = value
+    return expected
+
+
+def expected_weights(row):
+    # trainer.loss_weights: exactly the terms this row's model returns.
+    backbone = row.name.split('_')[0]
+    expected = dict(FIXED_WEIGHTS, reg=row.reg)
+    for key, value in (('ssl', row.cl), ('align', row.weight)):
+        if value is not None:
+            expected[key] = value
+    if backbone == 'autocf':
+        expected.update(AUTOCF_WEIGHTS)
     return expected
 
 
@@ -261,8 +286,8 @@ def test_experiment_composes_to_the_paper(row):
     assert get_object(cfg.model._target_) is BACKBONES[backbone][0]
     check_same(cfg.model, expected_model(row), 'model')
     check_same(cfg.trainer,
-               dict(SHARED['trainer'], lambda_reg=row.reg, max_time=None),
-               'trainer')
+               dict(SHARED['trainer'], loss_weights=expected_weights(row),
+                    max_time=None), 'trainer')
     assert get_object(cfg.optimizer._target_) is torch.optim.Adam
     check_same(cfg.optimizer, SHARED['optimizer'], 'optimizer')
     assert same(cfg.seed, SHARED['seed'])
@@ -273,60 +298,93 @@ def test_experiment_composes_to_the_paper(row):
     if variant == 'base':
         assert not cfg.get('alignment')
         return
-    assert same(cfg.alignment.weight, row.weight), cfg.alignment.weight
+    # The weight lives in trainer.loss_weights.align (checked above): a
+    # stale alignment.weight would be silently ignored.
+    assert list(cfg.alignment) == ['module'], list(cfg.alignment)
     module = cfg.alignment.module
     assert get_object(module._target_) is ALIGNMENTS[variant][0]
     assert module._partial_ is True
     check_same(module, expected_module(row), 'alignment.module')
 
 
+@lru_cache(maxsize=None)
+def small_data():
+    # A small graph with ada-002-wide vectors: the sizes the wrappers infer.
+    return get_random_rec_data(sem_channels=SEM_CHANNELS, with_text=False)
+
+
+def build_model(cfg, data):
+    # As run(cfg): ID embeddings first, then the (wrapped) encoder, sized by
+    # the Recommender from the graph.
+    sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
+    embedding = NodeEmbedding(sizes, int(cfg.model.embedding_dim))
+    return Recommender(build_encoder(cfg, data), data, embedding=embedding)
+
+
 @pytest.mark.parametrize('row', ROWS, ids=lambda row: row.name)
 def test_experiment_builds_the_paper_modules(row, tmp_path):
     # Catches: a constructor or the run's wiring (check_run_config,
-    # _build_model) that drops or renames a value on its way to the module.
+    # trainer_kwargs, build_encoder, the Recommender's size inference) that
+    # drops or renames a value on its way to the module or the trainer's
+    # loss weights, and a term the model returns without a weight (or a
+    # weight no term uses).
     backbone, variant, _ = row.name.split('_')
     cfg = copy.deepcopy(get_cfg(row.name))
     OmegaConf.set_readonly(cfg, False)
     with open_dict(cfg):
         cfg.output_dir = str(tmp_path)
     trainer = check_run_config(cfg)
-    assert trainer.lambda_reg == row.reg
-    assert trainer.alignment_weight == (row.weight or 0.0)
+    assert same(trainer.loss_weights, expected_weights(row)), \
+        trainer.loss_weights
     assert (trainer.batch_size, trainer.eval_every, trainer.patience,
             trainer.max_epochs, trainer.seed) == (4096, 3, 5, 3000, 2023)
     assert tuple(trainer.ks) == (5, 10, 20)  # Recall@20 selects
+    assert trainer.reg == 'all' and trainer.mask_val is False
 
-    data = HeteroData()
-    data['user'].sem_emb = torch.zeros(1, SEM_CHANNELS)
-    model = _build_model(cfg, data, cfg.model.embedding_dim)
-    encoder = getattr(model, 'encoder', model)
+    data = small_data()
+    torch.manual_seed(0)
+    model = build_model(cfg, data)
+    assert model.embedding.embedding_dim == 32
+    wrapper = model.encoder
+    encoder = wrapper if variant == 'base' else wrapper.encoder
     assert type(encoder) is BACKBONES[backbone][0]
     attrs = expected_model(row)
     if backbone == 'simgcl':
         attrs['edge_drop_rate'] = 0.0  # keep_rate 1.0
     for key, value in attrs.items():
         assert getattr(encoder, key) == value, key
+    # The SSL weight is the trainer's, never the module's.
+    assert not hasattr(encoder, 'ssl_weight')
+    assert not hasattr(wrapper, 'ssl_weight')
     width = OUT_CHANNELS.get(backbone, 32)
     assert encoder.out_channels == width
+
+    # Every term the model returns has its weight, every weight its term
+    # (step 0: AutoCF samples its graphs and returns 'infomax').
+    user, pos = data[EDGE].edge_index[:, :8]
+    batch = TrainBatch(user, pos, pos.flip(0), data,
+                       torch.Generator().manual_seed(0), step=0)
+    assert sorted(model.loss_terms(batch, trainer.reg)) == sorted(
+        trainer.loss_weights)
     if variant == 'base':
-        assert model is encoder
         return
 
-    assert type(model) is ALIGNMENTS[variant][0]
+    assert type(wrapper) is ALIGNMENTS[variant][0]
     for key, value in expected_module(row).items():
-        assert getattr(model, key) == value, key
-    assert (model.sem_channels, model.out_channels) == (SEM_CHANNELS, width)
+        assert getattr(wrapper, key) == value, key
+    assert (wrapper.sem_channels, wrapper.out_channels) == (SEM_CHANNELS,
+                                                            width)
     # Con's sigma_down: 1536 -> h -> width; Gen's sigma_up: the reverse.
     dims = ((SEM_CHANNELS, width) if variant == 'contrastive' else
             (width, SEM_CHANNELS))
     hidden = HIDDEN.get(backbone, 784)
     linears = [
-        m for m in model.projector.modules()
+        m for m in wrapper.projector.modules()
         if isinstance(m, torch.nn.Linear)
     ]
     assert [(m.in_features, m.out_features) for m in linears] == [
         (dims[0], hidden), (hidden, dims[1])
     ]
     if variant == 'generative':  # the mask token replaces 32-d ID rows
-        assert model.in_channels == 32
-        assert tuple(model.mask_token.shape) == (1, 32)
+        assert wrapper.in_channels == 32
+        assert tuple(wrapper.mask_token.shape) == (1, 32)
