@@ -13,9 +13,12 @@ from hydra.errors import MissingConfigException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rlmrec_pyg.nn import Recommender, TrainBatch
+from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer
 from rlmrec_pyg.train.checkpoint import load_checkpoint
-from rlmrec_pyg.train.run import run
+from rlmrec_pyg.train.run import build_encoder, run, trainer_kwargs
+from rlmrec_pyg.typing import EDGE
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))
 
@@ -33,6 +36,26 @@ def get_cfg(overrides, config_name='train', hydra_cfg=False):
                       return_hydra_config=hydra_cfg)
     GlobalHydra.instance().clear()
     return cfg
+
+
+def loss_terms(cfg):
+    # The terms of one training step (the first: AutoCF samples its graphs)
+    # of the model cfg builds, on a small graph with semantic vectors.
+    data = get_random_rec_data(with_text=False)
+    torch.manual_seed(0)
+    model = Recommender(build_encoder(cfg, data), data,
+                        int(cfg.model.embedding_dim))
+    user, pos = data[EDGE].edge_index[:, :8]
+    batch = TrainBatch(user, pos, pos.flip(0), data,
+                       torch.Generator().manual_seed(0))
+    return model.loss_terms(batch, cfg.trainer.reg)
+
+
+def weights_of(cfg):
+    # The merged loss weights of the trainer a run of cfg builds.
+    with open_dict(cfg):
+        cfg.output_dir = 'unused'
+    return Trainer(**trainer_kwargs(cfg)).loss_weights
 
 
 def check_targets(node):
@@ -81,26 +104,61 @@ def test_dataset_config(name, tmp_path):
 
 @pytest.mark.parametrize('name', names('model'))
 def test_model_config(name):
+    # Catches: a model config whose loss terms miss their default weight
+    # (the first step would stop) or that sets a weight no term uses.
     cfg = get_cfg([f'model={name}'])
     check_targets(cfg.model)
     encoder = instantiate(cfg.model)
     assert encoder.out_channels % cfg.model.embedding_dim == 0
+    assert not hasattr(encoder, 'ssl_weight')  # the trainer weighs 'ssl'
+    assert sorted(loss_terms(cfg)) == sorted(weights_of(cfg))
+
+
+def changes_of(overrides):
+    # The keys whose values `overrides` change in the composed run config.
+    base = OmegaConf.to_container(get_cfg([]))
+    cfg = OmegaConf.to_container(get_cfg(overrides))
+
+    def diff(a, b, where):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b), key=str):
+                yield from diff(a.get(key), b.get(key), where + (key, ))
+        elif a != b:
+            yield '.'.join(map(str, where))
+
+    return sorted(diff(base, cfg, ()))
+
+
+# What selecting an alignment may change in the run config (the alignment
+# configs are `# @package _global_`: they also set the default weight of
+# their 'align' term, and nothing else).
+ALIGNMENT_CHANGES = {
+    'contrastive': ['alignment', 'trainer.loss_weights.align'],
+    'generative': ['alignment', 'trainer.loss_weights.align'],
+    'kar': ['alignment'],
+    'none': [],
+}
 
 
 @pytest.mark.parametrize('name', names('alignment'))
 def test_alignment_config(name):
+    # Catches: an alignment config that drops its 'align' weight (the first
+    # step would stop), keeps a stale `alignment.weight`, changes another
+    # group's value, or whose wrapper cannot infer its sizes from the data.
+    assert changes_of([f'alignment={name}']) == ALIGNMENT_CHANGES[name]
     cfg = get_cfg([f'alignment={name}'])
     if not cfg.alignment:  # 'none': the plain backbone
         return
     check_targets(cfg.alignment)
-    assert cfg.alignment.weight >= 0
-    wrapper = instantiate(cfg.alignment.module)
-    func = getattr(wrapper, 'func', wrapper)
-    kwargs = dict(sem_channels=8, out_channels=32)
-    if 'in_channels' in inspect.signature(func).parameters:
-        kwargs['in_channels'] = 32
-    model = wrapper(instantiate(cfg.model), **kwargs)
-    assert sum(p.numel() for p in model.parameters()) > 0
+    assert list(cfg.alignment) == ['module']
+    assert cfg.alignment.module._partial_ is True  # run(cfg) adds the encoder
+    terms = loss_terms(cfg)
+    weights = weights_of(cfg)
+    assert sorted(terms) == sorted(weights)
+    if 'align' in terms:
+        assert weights['align'] > 0
+    wrapper = build_encoder(cfg, get_random_rec_data(with_text=False))
+    assert type(wrapper) is get_object(cfg.alignment.module._target_)
 
 
 @pytest.mark.parametrize('group', ['semantic', 'profiles'])
@@ -156,8 +214,12 @@ def test_sweeper_configs():
         assert get_object(cfg.hydra.sweeper._target_) is get_object(
             'hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper')
         params = cfg.hydra.sweeper.params
-        assert 'alignment.weight' in params
+        assert 'trainer.loss_weights.align' in params
         assert 'alignment.module.temperature' in params
+        # Every swept key exists in the run config (a renamed key would be
+        # added beside the real one and tune nothing).
+        for key in params:
+            assert OmegaConf.select(cfg, key) is not None, key
 
 
 def test_bad_overrides_fail_at_compose():

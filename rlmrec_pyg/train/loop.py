@@ -2,7 +2,7 @@ r"""One training epoch of RLMRec's official loop (``trainer.py``): the
 model's named loss terms, weighed and summed, one Adam step per batch of
 BPR triples."""
 import math
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -93,7 +93,10 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
     :obj:`sampler`), in shuffled batches of :obj:`batch_size` (the last one
     short), one optimizer step per batch. Returns the mean of the loss and
     of every unweighted term over the batches (:obj:`{'loss': ..., 'rec':
-    ..., 'reg': ..., ...}`); a non-finite loss raises a
+    ..., 'reg': ..., ...}`; a term returned in some batches only, such as
+    AutoCF's :obj:`"infomax"`, is summed over those and divided by the
+    number of batches, so that the mean loss stays
+    :math:`\sum_t w_t \bar{\mathcal{L}}_t`); a non-finite loss raises a
     :class:`FloatingPointError` naming the step.
 
     Args:
@@ -120,8 +123,7 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
     model.train()
     device = next(model.parameters()).device
     user, pos, neg = sampler.sample(generator=generator)
-    names: List[str] = []
-    sums: Optional[Tensor] = None
+    sums: Dict[str, Tensor] = {}
     starts = range(0, user.numel(), batch_size)
     bar = tqdm(starts, disable=not progress_bar, leave=False)
     for step, start in enumerate(bar):
@@ -137,19 +139,20 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
         values = torch.stack([loss.detach()] + [
             t.detach().reshape(()).to(loss.dtype) for t in terms.values()
         ]).double()
-        if not names:
-            names = ['loss', *terms]
-        elif names[1:] != list(terms):
-            raise ValueError(f"The model's loss terms changed within an "
-                             f"epoch ({names[1:]} then {list(terms)})")
-        sums = values if sums is None else sums + values
-        value = float(values[0])
+        names = ('loss', *terms)
+        for name, v in zip(names, values):
+            sums[name] = v if name not in sums else sums[name] + v
+        current = values.tolist()
+        value = current[0]
+        if progress_bar:
+            bar.set_postfix({n: f'{v:.4g}' for n, v in zip(names, current)},
+                            refresh=False)
         if not math.isfinite(value):
             raise FloatingPointError(
                 f"The training loss is {value} at step {step} (triples "
                 f"{start}-{min(end, user.numel())}): the model diverged (a "
                 f"learning rate too high, or non-finite inputs)")
-    if sums is None:
+    if not sums:
         return {'loss': 0.0}
-    means = (sums / len(starts)).tolist()
-    return dict(zip(names, means))
+    means = (torch.stack(list(sums.values())) / len(starts)).tolist()
+    return dict(zip(sums, means))
