@@ -22,11 +22,11 @@ SWEEP_DIR="${RLMREC_OUTPUT_DIR:-outputs}/examples/hydra_sweep"
 # 1. The sweep: 3 alignments x 2 seeds = 6 runs, one after another (add
 #    hydra/launcher=parallel for the joblib launcher). Each run writes
 #    metrics.json and best.pt into its own numbered folder.
-python -m rlmrec_pyg.train.run --multirun \
+rlmrec-train --multirun \
     dataset=movielens model=lightgcn semantic=minilm domain=movie \
     alignment=none,contrastive,generative seed=1,2 \
     trainer.batch_size=1024 trainer.max_epochs="$EPOCHS" \
     hydra.sweep.dir="$SWEEP_DIR" "$@"
 
 # 2. The report: report.md (Markdown table), summary.json, report.png.
-python -m rlmrec_pyg.train.report "$SWEEP_DIR"
+rlmrec-report "$SWEEP_DIR"

@@ -40,8 +40,8 @@ class Mutation(NamedTuple):
     tests: Tuple[str, ...]  # pytest arguments that must fail
 
 
-L, S, R = 'rlmrec_pyg/train/loop.py', 'rlmrec_pyg/train/studies.py', \
-    'rlmrec_pyg/train/run.py'
+L, S, R = 'rlmrec_pyg/train/loop.py', 'rlmrec_pyg/cli/studies.py', \
+    'rlmrec_pyg/cli/train.py'
 T, E = 'rlmrec_pyg/train/trainer.py', 'rlmrec_pyg/train/evaluate.py'
 A = 'rlmrec_pyg/nn/alignment.py'
 WIRING = ('tests/test_wiring.py', )
@@ -109,15 +109,16 @@ MUTATIONS: List[Mutation] = [
              ('tests/nn/models/test_autocf.py', )),
     # The paper's studies.
     Mutation('shuffle_semantic_ignored', S,
-             "if align and cfg.get('shuffle_semantic'):", 'if False:',
+             "if cfg.get('shuffle_semantic'):", 'if False:',
              WIRING),
     Mutation('time_window_ignored', S,
-             'if window is not None:\n        data = time_window(',
-             'if False:\n        data = time_window(', WIRING),
+             'if window is not None:\n        transforms.append(',
+             'if False:\n        transforms.append(', WIRING),
     Mutation('noise_ratio_ignored', S, 'if ratio > 0:', 'if False:',
              WIRING),
     Mutation('init_from_ignored', R,
-             'load_pretrained(cfg.init_from, embedding, model)', 'pass',
+             'load_pretrained(cfg.init_from, model.embedding, model.encoder)',
+             'pass',
              WIRING),
     Mutation('pretrain_keeps_alignment_downstream', S,
              'down.alignment = None', 'pass', WIRING),

@@ -97,7 +97,7 @@ def test_init_from(tmp_path):
     out = tmp_path / 'run'
     out.mkdir()
     cfg = get_cfg(out, [f'+init_from={path}'])
-    from rlmrec_pyg.train.run import run
+    from rlmrec_pyg.cli.train import run
     with pytest.raises(UnsafeFileError, match="Refused to load the "
                        "'init_from' checkpoint '.*given.pt'"):
         run(cfg)

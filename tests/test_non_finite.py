@@ -19,7 +19,7 @@ from rlmrec_pyg.nn import LightGCN, NodeEmbedding
 from rlmrec_pyg.semantic import AttachSemantic, HashTextEncoder
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer, rank_metrics
-from rlmrec_pyg.train.run import run
+from rlmrec_pyg.cli.train import run
 from rlmrec_pyg.typing import ITEM, PROFILE, SEM_EMB, USER
 
 

@@ -37,7 +37,7 @@ from rlmrec_pyg.nn import (
     TrainBatch,
 )
 from rlmrec_pyg.testing import get_random_rec_data
-from rlmrec_pyg.train.run import build_encoder, check_run_config
+from rlmrec_pyg.cli.train import build_encoder, check_run_config
 from rlmrec_pyg.typing import EDGE
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))

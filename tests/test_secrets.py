@@ -141,7 +141,7 @@ def test_cli_refuses_a_key_on_the_command_line(tmp_path):
     # Catches: main() not calling refuse_secret_overrides before Hydra
     # (Hydra then fails on the override or runs, after writing .hydra/
     # with the key under the output folder).
-    proc = cli('rlmrec_pyg.train.run',
+    proc = cli('rlmrec_pyg.cli.train',
                ['debug=fast', f'semantic.encoder.api_key={KEY}'], tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith(
@@ -155,7 +155,7 @@ def test_cli_refuses_a_key_on_the_command_line(tmp_path):
 def test_vectors_cli_refuses_a_key(tmp_path, monkeypatch, capsys):
     # The same guard in the other Hydra entry point (in-process: main()
     # refuses before Hydra parses anything).
-    from rlmrec_pyg.semantic.run import main
+    from rlmrec_pyg.cli.vectors import main
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv('RLMREC_OUTPUT_DIR', str(tmp_path / 'out'))
     monkeypatch.setattr(sys, 'argv', ['rlmrec-vectors', 'dataset=fake',
@@ -175,7 +175,7 @@ def test_cli_accepts_an_interpolated_key(tmp_path):
     # null and empty values: test_accepted_arguments_pass.
     interpolation = 'semantic.encoder.api_key=${oc.env:OTHER,null}'
     with FakeOpenAIServer() as server:
-        proc = cli('rlmrec_pyg.train.run', [
+        proc = cli('rlmrec_pyg.cli.train', [
             'debug=fast', 'dataset.with_text=true', 'semantic=openai',
             'alignment=contrastive',
             f'semantic.encoder.base_url={server.url}', interpolation

@@ -19,7 +19,7 @@ import rlmrec_pyg.train.trainer as trainer_module
 from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN, NodeEmbedding
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer, load_checkpoint
-from rlmrec_pyg.train.run import run
+from rlmrec_pyg.cli.train import run
 from rlmrec_pyg.typing import EDGE, ITEM, SEM_EMB, TEST_INDEX, USER, VAL_INDEX
 
 

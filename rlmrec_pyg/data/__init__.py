@@ -21,9 +21,10 @@ from rlmrec_pyg.data.csv import InteractionCSV
 from rlmrec_pyg.data.graph import build_rec_data, validate_rec_data
 from rlmrec_pyg.data.interactions import interactions_to_data
 from rlmrec_pyg.data.movielens import MovieLensText
-from rlmrec_pyg.data.noise import add_noise_interactions
 from rlmrec_pyg.data.rlmrec import RLMRecDataset
 from rlmrec_pyg.data.sampling import BPRSampler, bpr_sample
+from rlmrec_pyg.data.transforms import (AddNoiseInteractions,
+                                        ShuffleSemantic, TimeWindow)
 from rlmrec_pyg.data.unpickle import UnsafePickleError, safe_load
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     'RLMRecDataset',
     'MovieLensText',
     'InteractionCSV',
-    'add_noise_interactions',
+    'AddNoiseInteractions',
+    'ShuffleSemantic',
+    'TimeWindow',
     'BPRSampler',
     'bpr_sample',
     'safe_load',

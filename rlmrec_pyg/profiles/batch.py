@@ -4,23 +4,44 @@ import json
 import logging
 import os.path as osp
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Protocol
 
 from tqdm import tqdm
 
 from rlmrec_pyg.io import CorruptFileError, atomic_write
 from rlmrec_pyg.profiles.cache import Key, ProfileCache
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
+from rlmrec_pyg.profiles.usage import Usage
 from rlmrec_pyg.typing import NodeType
-
-if TYPE_CHECKING:
-    from rlmrec_pyg.profiles.llm import OpenAIProfiler
 
 log = logging.getLogger(__name__)
 
 #: The Batch API's limit of requests per input file.
 MAX_REQUESTS = 50_000
 DONE = ('completed', 'failed', 'expired', 'cancelled')
+
+
+class BatchProfiler(Protocol):
+    r"""What the Batch API path needs of a profiler (:class:`~rlmrec_pyg.
+    profiles.OpenAIProfiler` has it): where answers go, how requests look
+    and how errors are redacted."""
+    cache: ProfileCache
+    cache_dir: str
+    max_retries: int
+    poll_interval: float
+    usage: Usage
+
+    def client_kwargs(self) -> Dict[str, Any]:
+        ...
+
+    def request_body(self, system: str, prompt: str) -> Dict[str, Any]:
+        ...
+
+    def redact(self, text: str) -> str:
+        ...
+
+    def describe_error(self, error: BaseException) -> str:
+        ...
 
 
 def custom_id(key: Key) -> str:
@@ -65,7 +86,7 @@ class BatchState:
         atomic_write(self.path, lambda f: json.dump(self.pending, f), 'w')
 
 
-def _call(profiler: 'OpenAIProfiler', state: BatchState, what: str,
+def _call(profiler: BatchProfiler, state: BatchState, what: str,
           request: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     r"""Sends one Batch API request; an SDK error (which may echo the key)
     becomes one redacted :class:`RuntimeError` that says what failed and
@@ -82,7 +103,7 @@ def _call(profiler: 'OpenAIProfiler', state: BatchState, what: str,
         f"'{state.path}', so running again resumes") from None
 
 
-def run_batch(profiler: 'OpenAIProfiler', node_type: NodeType, system: str,
+def run_batch(profiler: BatchProfiler, node_type: NodeType, system: str,
               prompts: List[str], keys: List[Key], todo: List[int]) -> None:
     r"""Asks for the :obj:`todo` prompts through the Batch API and appends
     every answer (or failure) to the profiler's cache. Pending batches of a
@@ -104,7 +125,7 @@ def run_batch(profiler: 'OpenAIProfiler', node_type: NodeType, system: str,
                     keys, todo[start:start + MAX_REQUESTS])
 
 
-def _submit(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
+def _submit(profiler: BatchProfiler, client: Any, state: BatchState,
             node_type: NodeType, system: str, prompts: List[str],
             keys: List[Key], chunk: List[int]) -> None:
     path = osp.join(profiler.cache_dir,
@@ -129,7 +150,7 @@ def _submit(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
     _finish(profiler, client, state, batch.id)
 
 
-def _finish(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
+def _finish(profiler: BatchProfiler, client: Any, state: BatchState,
             batch_id: str) -> None:
     what = f"polling batch '{batch_id}'"
     batch = _call(profiler, state, what, client.batches.retrieve, batch_id)
@@ -156,7 +177,7 @@ def _finish(profiler: 'OpenAIProfiler', client: Any, state: BatchState,
     state.save()
 
 
-def _ingest(profiler: 'OpenAIProfiler', line: Dict[str, Any]) -> None:
+def _ingest(profiler: BatchProfiler, line: Dict[str, Any]) -> None:
     key = parse_custom_id(line['custom_id'])
     if profiler.cache.get(key) is not None:
         return  # Already answered (e.g. by a later async run).

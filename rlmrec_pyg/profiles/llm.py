@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from torch_geometric.data import HeteroData
 from tqdm import tqdm
 
+from rlmrec_pyg.profiles.batch import run_batch
 from rlmrec_pyg.profiles.cache import Key, ProfileCache, prompt_hash
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
 from rlmrec_pyg.profiles.profiler import Profiler, Profiles
@@ -213,7 +214,6 @@ class OpenAIProfiler(Profiler):
                  f"'{self.model}' ({self.mode})")
         before = Usage(**self.usage.to_dict())
         if todo and self.mode == 'batch':
-            from rlmrec_pyg.profiles.batch import run_batch
             run_batch(self, node_type, system, prompts, keys, todo)
         elif todo:
             run_sync(self._ask_all(node_type, system, prompts, keys, todo))

@@ -1,10 +1,14 @@
 r"""The training checkpoint: tensors and plain containers only, with a
 format version, written crash-safely and read without running code."""
-from typing import Any, Dict, Iterable
+import logging
+from typing import Any, Dict, Iterable, Optional
 
 from torch import Tensor
+from torch.nn import Module
 
 from rlmrec_pyg.io import CorruptFileError, torch_load, torch_save
+
+log = logging.getLogger(__name__)
 
 #: The checkpoint layout written by this version of the library. Version 0
 #: is the unversioned layout of earlier releases (same keys).
@@ -66,3 +70,34 @@ def load_checkpoint(path: str, required: Iterable[str] = KEYS,
         if key in ckpt and ckpt[key] is not None:
             _check_state_dict(ckpt[key], key, path)
     return ckpt
+
+
+def load_pretrained(path: str, embedding: Module,
+                    model: Optional[Module] = None) -> None:
+    r"""Initialises :obj:`embedding` (and the encoder parameters of
+    :obj:`model` whose names and shapes match) from a checkpoint written by
+    :class:`~rlmrec_pyg.train.Trainer`. Alignment modules of the
+    pre-training run (projector, mask token) are dropped: the paper
+    (Sec. 4.5, Table 3) initialises the downstream model with the
+    pre-trained embeddings only.
+
+    Args:
+        path (str): The checkpoint file.
+        embedding (torch.nn.Module): The ID embeddings to initialise.
+        model (torch.nn.Module, optional): The downstream encoder.
+            (default: :obj:`None`)
+    """
+    ckpt = load_checkpoint(path, required=('embedding', ),
+                           what="'init_from' checkpoint")
+    embedding.load_state_dict(ckpt['embedding'])
+    if model is None or not ckpt.get('model'):
+        return
+    own = model.state_dict()
+    loaded = {}
+    for key, value in ckpt['model'].items():
+        key = key[len('encoder.'):] if key.startswith('encoder.') else key
+        if key in own and own[key].shape == value.shape:
+            loaded[key] = value
+    model.load_state_dict(loaded, strict=False)
+    log.info(f"Initialised from '{path}' (embedding + {len(loaded)} encoder "
+             f"tensors)")

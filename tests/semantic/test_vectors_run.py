@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from rlmrec_pyg.semantic.run import vectors
+from rlmrec_pyg.cli.vectors import vectors
 from rlmrec_pyg.typing import ITEM, USER
 
 CONF = str(Path(__file__).resolve().parents[2] / 'conf')
@@ -78,7 +78,7 @@ def test_api_key_is_in_no_output_cache_or_log(tmp_path):
     faults = ('429', '500', 'malformed', 'empty', 'fenced')
     with FakeOpenAIServer(fault_rate=0.3, faults=faults) as server:
         run = subprocess.run([
-            sys.executable, '-m', 'rlmrec_pyg.semantic.run', 'dataset=fake',
+            sys.executable, '-m', 'rlmrec_pyg.cli.vectors', 'dataset=fake',
             'profiles=openai', f'profiles.base_url={server.url}',
             'profiles.backoff=0.001', 'semantic=openai',
             f'semantic.encoder.base_url={server.url}',
@@ -94,6 +94,6 @@ def test_api_key_is_in_no_output_cache_or_log(tmp_path):
     assert len(files) >= 8
     for path in files:
         assert sentinel.encode() not in path.read_bytes(), path
-    assert {'profiles.jsonl', 'run.log', 'config.yaml'} <= {
+    assert {'profiles.jsonl', 'vectors.log', 'config.yaml'} <= {
         p.name for p in files
     }

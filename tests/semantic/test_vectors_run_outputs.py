@@ -1,4 +1,4 @@
-r"""The outputs of ``python -m rlmrec_pyg.semantic.run`` survive a crash in
+r"""The outputs of ``rlmrec-vectors`` survive a crash in
 the middle of their write: the previous file stays whole."""
 import json
 import os
@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-import rlmrec_pyg.semantic.run as run
+import rlmrec_pyg.cli.vectors as run
 from rlmrec_pyg.profiles import OfflineProfiler
 from rlmrec_pyg.profiles.usage import Usage
 

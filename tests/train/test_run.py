@@ -8,7 +8,7 @@ from naive_metrics import LEARN, baseline_recall, clustered
 from omegaconf import OmegaConf, open_dict
 
 from rlmrec_pyg.train import load_checkpoint
-from rlmrec_pyg.train.run import run
+from rlmrec_pyg.cli.train import run
 
 CONF = osp.join(osp.dirname(__file__), '..', '..', 'conf')
 

@@ -1,6 +1,7 @@
-r"""One command from a dataset to profiles and semantic vectors (RLMRec
-§3.2-3.3): ``python -m rlmrec_pyg.semantic.run dataset=movielens
-profiles=offline semantic=minilm`` (config :obj:`conf/vectors.yaml`).
+r"""The ``rlmrec-vectors`` command (``python -m rlmrec_pyg.cli.vectors``):
+one command from a dataset to profiles and semantic vectors (RLMRec paper,
+Sec. 3.2-3.3): ``rlmrec-vectors dataset=movielens profiles=offline
+semantic=minilm`` (config :obj:`conf/vectors.yaml`).
 
 Writes into the Hydra output folder: :obj:`profiles.jsonl` (one line per
 node: type, id, profile, reasoning), :obj:`sem_emb.pt` (``{'user': Tensor,
@@ -10,7 +11,6 @@ import json
 import logging
 import os
 import os.path as osp
-import sys
 import time
 from typing import Any, Dict
 
@@ -19,8 +19,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch_geometric.data import Dataset, HeteroData
 
+from rlmrec_pyg.cli import CONFIG_DIR, entry_point
 from rlmrec_pyg.io import atomic_write, json_save, torch_save
-from rlmrec_pyg.secrets import refuse_secret_overrides
 from rlmrec_pyg.typing import ITEM, PROFILE, REASONING, SEM_EMB, USER
 
 log = logging.getLogger(__name__)
@@ -93,17 +93,16 @@ def vectors(cfg: DictConfig) -> Dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base='1.3', config_path='../../conf',
+@hydra.main(version_base='1.3', config_path=CONFIG_DIR,
             config_name='vectors')
 def _main(cfg: DictConfig) -> None:
     vectors(cfg)
 
 
 def main() -> None:
-    r"""The ``rlmrec-vectors`` command: refuses an API key on the command
-    line (Hydra would save it into the run folder), then runs Hydra."""
-    refuse_secret_overrides(sys.argv[1:])
-    _main()
+    r"""The ``rlmrec-vectors`` command (see :func:`rlmrec_pyg.cli.
+    entry_point`)."""
+    entry_point(_main)
 
 
 if __name__ == '__main__':

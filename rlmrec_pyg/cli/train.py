@@ -1,10 +1,10 @@
-r"""The Hydra entry point: ``python -m rlmrec_pyg.train.run dataset=amazon
-model=lightgcn [alignment=contrastive]``. The only module that imports
-Hydra; everything else is plain Python."""
+r"""The ``rlmrec-train`` command (``python -m rlmrec_pyg.cli.train``):
+``rlmrec-train dataset=amazon model=lightgcn [alignment=contrastive]``, or a
+sweep with :obj:`-m`. :func:`run` builds and trains one run from a composed
+config."""
 import functools
 import logging
 import os.path as osp
-import sys
 from typing import Any, Dict
 
 import hydra
@@ -14,13 +14,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
+from rlmrec_pyg.cli import CONFIG_DIR, entry_point
+from rlmrec_pyg.cli.studies import (check_study_options, prepare_data,
+                                    pretrain_then_finetune)
 from rlmrec_pyg.io import json_save
 from rlmrec_pyg.nn import NodeEmbedding, Recommender
-from rlmrec_pyg.secrets import refuse_secret_overrides
-from rlmrec_pyg.train.checkpoint import load_checkpoint
+from rlmrec_pyg.train.checkpoint import load_checkpoint, load_pretrained
 from rlmrec_pyg.train.trainer import Trainer
-from rlmrec_pyg.train.studies import (check_study_options, load_pretrained,
-                                      prepare_data, pretrain_then_finetune)
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def trainer_kwargs(cfg: DictConfig) -> Dict[str, Any]:
 def check_run_config(cfg: DictConfig) -> Trainer:
     r"""Checks every argument of a run before any data, profile or vector
     work and returns its :class:`~rlmrec_pyg.train.Trainer`: the study
-    options (:func:`~rlmrec_pyg.train.studies.check_study_options`), the
+    options (:func:`~rlmrec_pyg.cli.studies.check_study_options`), the
     trainer's arguments (loss weights included), the encoder's and the
     optimizer's (built once on a placeholder and dropped), the device, and
     the :obj:`init_from` checkpoint (read safely). One clear error, nothing
@@ -117,17 +117,16 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     return flat
 
 
-@hydra.main(version_base='1.3', config_path='../../conf',
+@hydra.main(version_base='1.3', config_path=CONFIG_DIR,
             config_name='train')
 def _main(cfg: DictConfig) -> float:
     return run(cfg)['val/recall@20']
 
 
 def main() -> None:
-    r"""The ``rlmrec-train`` command: refuses an API key on the command line
-    (Hydra would save it into the run folder), then runs Hydra."""
-    refuse_secret_overrides(sys.argv[1:])
-    _main()
+    r"""The ``rlmrec-train`` command (see :func:`rlmrec_pyg.cli.
+    entry_point`)."""
+    entry_point(_main)
 
 
 if __name__ == '__main__':
