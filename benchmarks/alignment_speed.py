@@ -1,5 +1,5 @@
 r"""Seconds per training epoch of LightGCN base vs. RLMRec-Con vs. RLMRec-Gen
-on Amazon-book (spec §11.3 Table 4; issue 5 speed bars), with random
+on Amazon-book (paper Table 4; issue 5 speed bars), with random
 stand-in semantic vectors (the official ada-002 vectors are not public).
 
 All variants run side by side, one epoch each per round (so machine noise
@@ -40,7 +40,8 @@ BATCH, DIM = 4096, 32
 class OfficialCostCon(ContrastiveAlignment):
     r"""The same loss as :class:`ContrastiveAlignment`, computed the
     official way: every batch projects **all** user and item profiles and
-    then indexes them (spec §10 #8). A side-by-side cost reference."""
+    then indexes them (docs/parity.md#contrastive-projection-cost). A
+    side-by-side cost reference."""
     def _group_losses(self, nt, z, sem, groups):
         key = self.projector(sem)  # all rows, as *_plus.py
         if self.negatives_of(nt) == 'all':

@@ -5,7 +5,8 @@ semantic vectors (the official ada-002 vectors are not public).
 Every variant uses its official amazon yml (``conf/experiment/*_amazon``):
 batch 4096, Adam 1e-3, L2 over all parameters, and each backbone's own SSL
 objective. The loop is the library's :func:`~rlmrec_pyg.train.train_epoch`, the
-official one including the AutoCF protocol (spec §5.6): every
+official one including the AutoCF protocol
+(docs/parity.md#autocf-graph-sampling): every
 ``resample_every`` batches ``sample_graph`` + infomax,
 ``recommendation_loss`` instead of BPR, and the SSL term on the masked
 input for Gen. All variants run one epoch per round,

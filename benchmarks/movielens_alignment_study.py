@@ -7,7 +7,7 @@ MiniLM vectors, no API key): LightGCN Base vs. RLMRec-Con vs. RLMRec-Gen.
    Phase 1 trains this grid and the base seeds together (``--jobs``
    processes at once, ``--device cuda`` on a GPU).
 2. **Final**: Base, the chosen Con and Gen, and both with shuffled semantic
-   vectors (rows permuted within each node type, paper §4.3) over seeds
+   vectors (rows permuted within each node type, paper Sec. 4.3) over seeds
    1, 2, 3; mean and standard deviation of test R@20 / N@20.
 
 Every finished run is appended to a JSON-lines file, so the script resumes.

@@ -1,5 +1,5 @@
-r"""One in-batch contrast of DCCF (spec §5.5), forward + backward, written
-the official way (``exp(mm(e1, e2.T) / t)`` summed per row, the
+r"""One in-batch contrast of DCCF (official ``dccf.py``), forward + backward,
+written the official way (``exp(mm(e1, e2.T) / t)`` summed per row, the
 ``n x n`` matrix and its temporaries materialised) vs. the library's
 :func:`~rlmrec_pyg.nn.info_nce` (log-sum-exp in row blocks). DCCF computes
 twelve such terms per batch (2 layers x 3 views x users / items), with
@@ -22,7 +22,7 @@ from rlmrec_pyg.nn import info_nce
 
 def official_nce(e1: torch.Tensor, e2: torch.Tensor,
                  temperature: float) -> torch.Tensor:
-    # The official formula (dccf.py cal_loss), spec §5.5.
+    # The official formula (dccf.py, _cal_cl_loss).
     e1, e2 = F.normalize(e1, dim=1), F.normalize(e2, dim=1)
     pos = torch.exp((e1 * e2).sum(dim=1) / temperature)
     neg = torch.exp(e1 @ e2.t() / temperature).sum(dim=1)

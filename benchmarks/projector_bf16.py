@@ -1,4 +1,5 @@
-r"""Forward + backward time of the RLMRec projector MLP (spec §6.1) in
+r"""Forward + backward time of the RLMRec projector MLP
+(docs/parity.md#projector-mlp) in
 float32 and under bfloat16 autocast, for the row counts one Amazon-book
 batch projects (11000 = all users, 4096 = one batch group).
 

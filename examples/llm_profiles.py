@@ -1,6 +1,6 @@
 r"""User and item profiles for RLMRec (`"Representation Learning with Large
 Language Models for Recommendation" <https://arxiv.org/abs/2310.15950>`_,
-§3.2): first offline (no LLM, no key), then the same through any
+Sec. 3.2): first offline (no LLM, no key), then the same through any
 OpenAI-compatible chat server, then their semantic vectors.
 
 Answers are cached in ``--cache_dir`` as they arrive: a killed run started

@@ -1,5 +1,6 @@
 r"""The official RLMRec datasets (Amazon-book, Yelp, Steam) as bipartite
-:class:`~torch_geometric.data.HeteroData` (spec §1.1)."""
+:class:`~torch_geometric.data.HeteroData`
+(docs/parity.md#datasets-and-splits)."""
 import logging
 import os
 import os.path as osp

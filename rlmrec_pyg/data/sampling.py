@@ -1,7 +1,7 @@
-r"""Training triples for the BPR loss (official ``PairwiseTrnData``, spec
-§1.3): one :math:`(u, i^+, i^-)` per training interaction per epoch, the
-negative uniform over all items and never one of the user's training
-positives."""
+r"""Training triples for the BPR loss (official ``PairwiseTrnData``;
+docs/parity.md#negative-sampling): one :math:`(u, i^+, i^-)` per training
+interaction per epoch, the negative uniform over all items and never one of
+the user's training positives."""
 from typing import Optional, Tuple
 
 import torch

@@ -1,4 +1,4 @@
-r"""RLMRec-Con and RLMRec-Gen (paper §3.3, Eq. 16-18, Algorithms 1-2) as
+r"""RLMRec-Con and RLMRec-Gen (paper Sec. 3.3, Eq. 16-18, Algorithms 1-2) as
 wrappers around any encoder ``(x_dict, edge_index_dict) -> z_dict``."""
 import math
 from typing import Any, Dict, List, Optional, Tuple, Union

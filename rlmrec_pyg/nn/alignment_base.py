@@ -1,5 +1,6 @@
-r"""Shared parts of the RLMRec alignment wrappers (spec §6.1): the official
-projector MLP and the plumbing of :mod:`rlmrec_pyg.nn.alignment`."""
+r"""Shared parts of the RLMRec alignment wrappers: the official projector
+MLP (docs/parity.md#projector-mlp) and the plumbing of
+:mod:`rlmrec_pyg.nn.alignment`."""
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -25,7 +26,8 @@ IndexGroups = Union[Tensor, Sequence[Tensor]]
 class _Projector(Module):
     r"""The official two-layer MLP: :obj:`Linear -> LeakyReLU(0.01) ->
     Linear` with hidden width :obj:`(in_channels + out_channels) // 2`,
-    Xavier-uniform weights and PyTorch's default biases (spec §6.1)."""
+    Xavier-uniform weights and PyTorch's default biases
+    (docs/parity.md#projector-mlp)."""
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.hidden_channels = (in_channels + out_channels) // 2

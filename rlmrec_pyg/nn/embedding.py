@@ -1,5 +1,5 @@
-r"""Learnable ID embeddings per node type (the official ego tables, spec
-§4.1), kept outside the encoder."""
+r"""Learnable ID embeddings per node type (the official ego tables;
+docs/parity.md#xavier-initialisation), kept outside the encoder."""
 from typing import Dict, Mapping
 
 import torch

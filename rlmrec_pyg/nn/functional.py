@@ -1,5 +1,6 @@
-r"""Pure loss functions of RLMRec (official ``loss_utils.py``, spec §4.2):
-tensors in, a 0-dim tensor out, no modules and no state."""
+r"""Pure loss functions of RLMRec (official ``loss_utils.py``; see
+docs/parity.md#infonce-numerics): tensors in, a 0-dim tensor out, no
+modules and no state."""
 from typing import Any, Iterable, Optional, Tuple
 
 import torch

@@ -1,6 +1,6 @@
-r"""User and item profiles (RLMRec §3.2, Eq. 13-14): prompt builders, the
-offline profiler (default) and the OpenAI-compatible LLM profiler with its
-answer cache and Batch API mode."""
+r"""User and item profiles (RLMRec paper Sec. 3.2, Eq. 13-14): prompt
+builders, the offline profiler (default) and the OpenAI-compatible LLM
+profiler with its answer cache and Batch API mode."""
 from rlmrec_pyg.profiles.cache import ProfileCache, prompt_hash
 from rlmrec_pyg.profiles.llm import OpenAIProfiler
 from rlmrec_pyg.profiles.offline import OfflineProfiler

@@ -1,6 +1,6 @@
 r"""Deterministic profiles without an LLM, in the shape of RLMRec's
 profiles (`"Representation Learning with Large Language Models for
-Recommendation" <https://arxiv.org/abs/2310.15950>`_, §3.2)."""
+Recommendation" <https://arxiv.org/abs/2310.15950>`_, Sec. 3.2)."""
 from collections import Counter
 from typing import List, Optional
 

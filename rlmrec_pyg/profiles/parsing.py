@@ -1,6 +1,7 @@
 r"""Tolerant parsing of an LLM's profile answer: the JSON object
-``{"summarization": ..., "reasoning": ...}`` of RLMRec's prompts (spec §9.2),
-also when it is wrapped in code fences or surrounded by prose."""
+``{"summarization": ..., "reasoning": ...}`` of RLMRec's prompts (paper
+Appendix A.2), also when it is wrapped in code fences or surrounded by
+prose."""
 import json
 import re
 from typing import Any, Dict, Optional, Tuple

@@ -1,6 +1,6 @@
 r"""The profiling paradigm of RLMRec (`"Representation Learning with Large
 Language Models for Recommendation" <https://arxiv.org/abs/2310.15950>`_,
-§3.2, Eq. 13-14): items first, then users from their training items'
+Sec. 3.2, Eq. 13-14): items first, then users from their training items'
 profiles and their own reviews."""
 from abc import abstractmethod
 from typing import List, Optional, Tuple
@@ -28,7 +28,7 @@ class Profiler(BaseTransform):
             :obj:`'movie'`, or :obj:`'amazon'`, :obj:`'yelp'`,
             :obj:`'steam'`, :obj:`'movielens'`). (default: :obj:`'movie'`)
         num_reviews (int, optional): Reviews/tags sampled per node
-            (spec §9.3). (default: :obj:`6`)
+            (docs/parity.md#prompt-sampling). (default: :obj:`6`)
         num_items (int, optional): Training items sampled per user.
             (default: :obj:`6`)
         max_words (int, optional): Words kept per review.

@@ -1,6 +1,7 @@
 r"""Prompt builders for item and user profiling (RLMRec, Eq. 13 and 14 of
 `"Representation Learning with Large Language Models for Recommendation"
-<https://arxiv.org/abs/2310.15950>`_, Appendix A.2; spec §9)."""
+<https://arxiv.org/abs/2310.15950>`_, Appendix A.2;
+docs/parity.md#prompt-sampling)."""
 import json
 import random
 from dataclasses import dataclass
@@ -106,7 +107,8 @@ def render(value: Any) -> str:
 
 def truncate_words(text: str, max_words: Optional[int]) -> str:
     r"""Keeps the first :obj:`max_words` space-separated words of
-    :obj:`text` (spec §9.3: reviews are cut to 200 words)."""
+    :obj:`text` (the official example prompts cut reviews to 200 words:
+    docs/parity.md#prompt-sampling)."""
     if max_words is None:
         return text
     return ' '.join(text.split(' ')[:max_words])

@@ -1,5 +1,6 @@
-r"""Semantic representations (RLMRec §3.3, Eq. 15): text encoders, their
-on-disk cache, and transforms attaching :obj:`sem_emb` to a graph."""
+r"""Semantic representations (RLMRec paper Sec. 3.3, Eq. 15): text
+encoders, their on-disk cache, and transforms attaching :obj:`sem_emb` to a
+graph."""
 from rlmrec_pyg.semantic.attach import AttachSemantic
 from rlmrec_pyg.semantic.cache import CachedEncoder
 from rlmrec_pyg.semantic.encoder import HashTextEncoder, TextEncoder

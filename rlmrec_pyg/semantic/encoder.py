@@ -1,7 +1,7 @@
 r"""The text-encoder protocol behind RLMRec's semantic representations
 :math:`\mathbf{s} = \mathcal{T}(\text{profile})` (`"Representation Learning
 with Large Language Models for Recommendation"
-<https://arxiv.org/abs/2310.15950>`_, §3.3, Eq. 15)."""
+<https://arxiv.org/abs/2310.15950>`_, Sec. 3.3, Eq. 15)."""
 import hashlib
 import re
 from typing import List, Protocol, Sequence, runtime_checkable

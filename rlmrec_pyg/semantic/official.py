@@ -1,5 +1,6 @@
 r"""The official RLMRec semantic vectors (``usr_emb_np.pkl`` /
-``itm_emb_np.pkl``, text-embedding-ada-002 of the profiles; spec §1.1),
+``itm_emb_np.pkl``, text-embedding-ada-002 of the profiles;
+docs/parity.md#semantic-encoder),
 used as-is."""
 from typing import Sequence
 

@@ -1,7 +1,7 @@
 r"""OpenAI (and compatible) embedding models as text encoders; the paper
 embeds profiles with :obj:`text-embedding-ada-002` (`"Representation
 Learning with Large Language Models for Recommendation"
-<https://arxiv.org/abs/2310.15950>`_, §4.1.4)."""
+<https://arxiv.org/abs/2310.15950>`_, Sec. 4.1.4)."""
 import os
 from typing import Any, Dict, List, Optional, Sequence
 

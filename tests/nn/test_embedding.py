@@ -13,7 +13,7 @@ def test_node_embedding():
     x_dict = emb()
     assert x_dict['user'].size() == (11000, 32)
     assert x_dict['item'].size() == (93, 32)
-    # Xavier-uniform per table (spec §4.1).
+    # Xavier-uniform per table (docs/parity.md#xavier-initialisation).
     for nt, num in emb.num_nodes_dict.items():
         bound = math.sqrt(6 / (num + 32))
         assert x_dict[nt].abs().max() <= bound

@@ -37,7 +37,8 @@ def test_item_prompt_format_and_sampling():
     head, info, feedback_head, *rest = prompts[0].split('\n')
     assert head == 'BASIC INFORMATION: ' and feedback_head == 'USER FEEDBACK: '
     info = json.loads(info)
-    # Missing fields become "None" (spec §9.2); the fake data has no year.
+    # Missing fields become "None" (paper Appendix A.2); the fake data has
+    # no year.
     assert info == {'title': 'Item 0', 'year': 'None', 'genres': 'Drama'}
     for i, prompt in enumerate(prompts):
         reviews = re.findall(r'TRAINREV-u\d+-i(\d+)( word)*', prompt)

@@ -10,7 +10,8 @@ from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER, VAL_INDEX
 
 
 def naive(user_emb, item_emb, eval_index, exclude_index, ks):
-    # Spec §2, one user at a time: Recall = hits / |T_u|, NDCG with the
+    # docs/parity.md#recall-and-ndcg, one user at a time: Recall = hits /
+    # |T_u|, NDCG with the
     # ideal list of min(K, |T_u|) hits; users without ground truth skipped.
     out = {f'{m}@{k}': 0.0 for m in ('recall', 'ndcg') for k in ks}
     users = sorted(set(eval_index[0].tolist()))

@@ -1,7 +1,8 @@
 r"""The symmetric-normalised user-item adjacency
 :math:`\hat{\mathbf{A}} = \mathbf{D}^{-1/2} \mathbf{A} \mathbf{D}^{-1/2}`
-(official ``data_handler_general_cf.py``, spec §1.2), built once per graph,
-with the official edge dropout (``SpAdjEdgeDrop``, spec §4.3)."""
+(official ``data_handler_general_cf.py``; docs/parity.md#normalised-adjacency),
+built once per graph, with the official edge dropout (``SpAdjEdgeDrop``;
+docs/parity.md#lightgcn-edge-dropout)."""
 from typing import Any, Dict, Optional
 
 import torch
@@ -27,7 +28,8 @@ class BipartiteAdjacency:
         \hat{\mathbf{A}} = \mathbf{D}^{-1/2} (\mathbf{A} + \mathbf{I})
         \mathbf{D}^{-1/2}
 
-    with the identity only when :obj:`self_loops=True` (GCCF, spec §1.2 #3)
+    with the identity only when :obj:`self_loops=True` (GCCF;
+    docs/parity.md#gccf-self-loops)
     and :math:`\mathbf{D}` the degree of the matrix it normalises
     (:func:`~torch_geometric.nn.conv.gcn_conv.gcn_norm`).
 

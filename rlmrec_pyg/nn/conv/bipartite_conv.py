@@ -1,6 +1,7 @@
 r"""One linear propagation step
 :math:`\mathbf{E}^{(l+1)} = \hat{\mathbf{A}} \mathbf{E}^{(l)}` over the
-normalised user-item adjacency (LightGCN / GCCF, spec §5.1-5.2)."""
+normalised user-item adjacency (LightGCN / GCCF;
+docs/parity.md#normalised-adjacency)."""
 import weakref
 from typing import Any, Dict, Optional, Tuple
 

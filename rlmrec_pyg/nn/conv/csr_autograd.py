@@ -1,6 +1,6 @@
 r"""Differentiable sparse products on a fixed CSR pattern whose **entries
 are learned** (DCCF's adaptive graphs, AutoCF's graph-transformer
-attention; spec §5.5-5.6).
+attention; official ``dccf.py`` and ``autocf.py``).
 
 A :class:`CSRPattern` holds the rows of a sparsity pattern and, once, its
 transpose. Every backward pass is then one more CSR product (SpMM) or

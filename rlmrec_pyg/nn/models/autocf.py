@@ -1,6 +1,6 @@
-r"""AutoCF as used by RLMRec (official ``autocf.py`` and ``AutoCFTrainer``,
-spec §5.6): learned subgraph masking, a GCN encoder and a graph-transformer
-decoder."""
+r"""AutoCF as used by RLMRec (official ``autocf.py`` and ``AutoCFTrainer``;
+docs/parity.md#autocf-objective): learned subgraph masking, a GCN encoder
+and a graph-transformer decoder."""
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -67,8 +67,8 @@ class AutoCF(Objective):
     :obj:`edge_index_dict[('user', 'to', 'item')]`; the decoder graph is
     :obj:`edge_index_dict[DECODER_EDGE]` (stacked ids) when present, else
     the edge pattern of :math:`\hat{\mathbf{A}}` (**without** self-loops,
-    official evaluation, spec §10 #19; :obj:`eval_self_loops=True` adds
-    them).
+    official evaluation, docs/parity.md#autocf-evaluation-graph;
+    :obj:`eval_self_loops=True` adds them).
 
     Training follows :class:`AutoCFTrainer`: every :obj:`resample_every`
     batches :meth:`training_graph` calls :meth:`sample_graph`, which scores
@@ -80,7 +80,8 @@ class AutoCF(Objective):
     :obj:`"rec"` (:meth:`recommendation_loss`, instead of BPR) and the two
     parts of :meth:`ssl_loss`: :obj:`"ssl"` (the uniformity terms; official
     weight :obj:`ssl_reg`, 5 on Amazon) and :obj:`"ssl_cross"` (weight 1 in
-    the official code), all unweighted (spec §5.6).
+    the official code), all unweighted
+    (docs/parity.md#autocf-objective).
 
     Args:
         embedding_dim (int): Size :math:`d` of the input embeddings.

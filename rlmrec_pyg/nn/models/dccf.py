@@ -1,4 +1,4 @@
-r"""DCCF as used by RLMRec (official ``dccf.py``, spec §5.5): intent
+r"""DCCF as used by RLMRec (official ``dccf.py``): intent
 prototypes, adaptive graphs and a per-layer contrast."""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -82,8 +82,9 @@ class DCCF(Objective):
     :meth:`loss_terms` (official :obj:`cl_weight` :math:`\lambda`: the
     trainer's :obj:`loss_weights["ssl"]`), which reuses the training
     forward's views. The official code divides every item term by the
-    number of unique *users* (spec §10 #11): :obj:`item_norm="users"`
-    reproduces it, :obj:`"items"` is the plain mean.
+    number of unique *users* (docs/parity.md#dccf-item-normalisation):
+    :obj:`item_norm="users"` reproduces it, :obj:`"items"` is the plain
+    mean.
 
     Args:
         embedding_dim (int): Size :math:`d` of the input embeddings.

@@ -1,4 +1,5 @@
-r"""GCCF (LR-GCCF) as used by RLMRec (official ``gccf.py``, spec §5.1)."""
+r"""GCCF (LR-GCCF) as used by RLMRec (official ``gccf.py``;
+docs/parity.md#gccf-readout)."""
 from typing import Dict, Optional
 
 import torch
@@ -33,8 +34,9 @@ class GCCF(Objective):
     no activation; the official per-layer weight is created but unused, so
     it is left out) and a concatenated readout of width
     :obj:`out_channels = (L + 1) * d`.
-    The official Con/Gen variants propagate **without** self-loops (spec
-    §1.2 #3): pass :obj:`self_loops=False` for them.
+    The official Con/Gen variants propagate **without** self-loops
+    (docs/parity.md#gccf-self-loops): pass :obj:`self_loops=False` for
+    them.
 
     Args:
         embedding_dim (int): Size :math:`d` of the input embeddings.

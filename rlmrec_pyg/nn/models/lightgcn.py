@@ -1,4 +1,5 @@
-r"""LightGCN as used by RLMRec (official ``lightgcn.py``, spec §5.2)."""
+r"""LightGCN as used by RLMRec (official ``lightgcn.py``;
+docs/parity.md#lightgcn-edge-dropout)."""
 from typing import Dict, Optional
 
 from torch import Tensor

@@ -1,5 +1,5 @@
-r"""SGL as used by RLMRec (official ``sgl.py``, spec §5.3): LightGCN plus an
-InfoNCE between two edge-dropped views."""
+r"""SGL as used by RLMRec (official ``sgl.py``; docs/parity.md#sgl-contrast):
+LightGCN plus an InfoNCE between two edge-dropped views."""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -84,7 +84,8 @@ class SGL(LightGCN):
     :obj:`loss_weights={"ssl": 0.1}`). Batch rows are not de-duplicated
     (official). The official code reads
     the top-level :obj:`layer_num` (3) for every dataset, so its Steam SGL
-    runs 3 layers although its yml says 2 (spec §10 #5): set
+    runs 3 layers although its yml says 2
+    (docs/parity.md#sgl-layer-count): set
     :obj:`num_layers` explicitly (the experiment configs do).
 
     Args:

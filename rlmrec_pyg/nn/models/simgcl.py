@@ -1,5 +1,6 @@
-r"""SimGCL as used by RLMRec (official ``simgcl.py``, spec §4.3 and §5.4):
-LightGCN plus an InfoNCE between two noise-perturbed views."""
+r"""SimGCL as used by RLMRec (official ``simgcl.py``;
+docs/parity.md#simgcl-noise): LightGCN plus an InfoNCE between two
+noise-perturbed views."""
 from typing import Dict, Optional
 
 import torch

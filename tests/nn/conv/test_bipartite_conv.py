@@ -9,7 +9,8 @@ from rlmrec_pyg.typing import EDGE
 
 
 def dense_adj(edge_index, num_users, num_items, self_loops):
-    # Spec §1.2: D^-1/2 (A [+ I]) D^-1/2 over [users; items].
+    # docs/parity.md#normalised-adjacency: D^-1/2 (A [+ I]) D^-1/2 over
+    # [users; items].
     n = num_users + num_items
     a = torch.zeros(n, n, dtype=torch.float64)
     a[edge_index[0], edge_index[1] + num_users] = 1.0

@@ -48,7 +48,8 @@ def batch(seed: int = 1):
 
 
 def dense_adj(data, normalize: bool = True) -> Tensor:
-    r"""The stacked :math:`N \times N` adjacency, written from spec §1.2."""
+    r"""The stacked :math:`N \times N` adjacency, written from
+    docs/parity.md#normalised-adjacency."""
     num = NUM_USERS + NUM_ITEMS
     adj = torch.zeros(num, num)
     for u, i in data[EDGE].edge_index.t().tolist():
@@ -67,7 +68,8 @@ def cos(a: Tensor, b: Tensor) -> float:
 
 def naive_nce(query: Tensor, key: Tensor, target: List[int],
               tau: float) -> float:
-    r"""Official ``cal_infonce_loss``, summed over rows (spec §4.2)."""
+    r"""Official ``cal_infonce_loss``, summed over rows
+    (docs/parity.md#infonce-numerics)."""
     total = 0.0
     for r, t in enumerate(target):
         denom = sum(

@@ -24,7 +24,8 @@ N = NUM_USERS + NUM_ITEMS
 
 
 def naive_gt(model, x, edges):
-    r"""Spec §5.6: per row and head, a softmax over the row's edges."""
+    r"""Official ``autocf.py``: per row and head, a softmax over the row's
+    edges."""
     w_q, w_k, w_v = [w.detach() for w in model.gt_weights[:3]]
     heads, width = model.heads, DIM // model.heads
     out = torch.zeros_like(x)
@@ -51,7 +52,8 @@ def test_autocf_eval_forward_matches_naive():
         adj = dense_adj(data)
         xs = [torch.cat([x_dict[USER], x_dict[ITEM]])]
         xs += [adj @ xs[0], adj @ adj @ xs[0]]
-        edges = (adj > 0).nonzero().tolist()  # no self-loops (spec §10 #19)
+        # No self-loops: docs/parity.md#autocf-evaluation-graph.
+        edges = (adj > 0).nonzero().tolist()
         xs.append(naive_gt(model, xs[-1], edges))
         ref = sum(xs)
     assert torch.allclose(z_dict[USER], ref[:NUM_USERS], atol=1e-5)

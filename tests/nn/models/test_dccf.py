@@ -20,7 +20,7 @@ from rlmrec_pyg.typing import ITEM, USER
 
 
 def naive_dccf(model, x, data):
-    r"""Spec §5.5, one dense loop per layer and per edge."""
+    r"""Official ``dccf.py``, one dense loop per layer and per edge."""
     adj, ones = dense_adj(data), dense_adj(data, normalize=False)
     edges = ones.nonzero().tolist()  # (head, tail), both directions
     out, views = x.clone(), []

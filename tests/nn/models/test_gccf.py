@@ -27,7 +27,8 @@ def test_gccf(self_loops, backend):
     assert model.out_channels == 24
     z_dict = model(embedding(), data.edge_index_dict)
     assert z_dict[USER].size() == (20, 24) and z_dict[ITEM].size() == (30, 24)
-    # Reference: [E0 || A E0 || A^2 E0] (spec §5.1), same in train and eval.
+    # Reference: [E0 || A E0 || A^2 E0] (docs/parity.md#gccf-readout), same
+    # in train and eval.
     a = dense_adj(data[EDGE].edge_index, 20, 30, self_loops)
     e0 = torch.cat([embedding()[USER], embedding()[ITEM]])
     ref = torch.cat([e0, a @ e0, a @ a @ e0], dim=-1)

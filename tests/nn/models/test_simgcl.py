@@ -26,7 +26,8 @@ def test_simgcl_view_matches_naive_noise_loop():
     x_dict = emb()
     torch.manual_seed(3)
     view = model.view(x_dict, data.edge_index_dict)
-    # Spec §4.3 / §5.4: E' = A E + eps * sign(A E) * unit-row U[0,1) noise
+    # docs/parity.md#simgcl-noise: E' = A E + eps * sign(A E) * unit-row
+    # U[0,1) noise
     # after every layer; the sum includes the unperturbed E^(0).
     torch.manual_seed(3)
     adj = dense_adj(data)
@@ -65,7 +66,8 @@ def test_simgcl_ssl_loss_matches_naive():
     torch.manual_seed(11)
     z1 = model.view(emb(), data.edge_index_dict)
     z2 = model.view(emb(), data.edge_index_dict)
-    # Users and positive items only: no negative-item term (spec §5.4).
+    # Users and positive items only: no negative-item term
+    # (docs/parity.md#simgcl-noise).
     ref = naive_nce(z1[USER][user], z2[USER], user.tolist(), 0.5)
     ref += naive_nce(z1[ITEM][pos], z2[ITEM], pos.tolist(), 0.5)
     ref = ref / user.numel()  # unweighted: the trainer weighs 'ssl'
