@@ -1,6 +1,6 @@
 r"""LLM profiling through any OpenAI-compatible server (RLMRec,
 `"Representation Learning with Large Language Models for Recommendation"
-<https://arxiv.org/abs/2310.15950>`_, §3.2, Eq. 13-14)."""
+<https://arxiv.org/abs/2310.15950>`_, Sec. 3.2, Eq. 13-14)."""
 import asyncio
 import logging
 import os
