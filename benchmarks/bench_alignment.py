@@ -107,6 +107,7 @@ class Epoch:
                                  embedding=embedding)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.data = data
+        self.terms: Dict[str, float] = {}  # of the last epoch
 
     def run(self, sampler: BPRSampler, generator: torch.Generator,
             max_batches: Optional[int] = None) -> Tuple[float, float]:
@@ -119,8 +120,8 @@ class Epoch:
             scale = num / (max_batches * BATCH)
             sampler = Truncated(sampler, max_batches * BATCH)
         start = clock()
-        train_epoch(self.model, self.data, self.optimizer, sampler, BATCH,
-                    WEIGHTS, 'all', generator)
+        self.terms = train_epoch(self.model, self.data, self.optimizer,
+                                 sampler, BATCH, WEIGHTS, 'all', generator)
         wall, cpu = since(start)
         return wall * scale, cpu * scale
 
@@ -194,10 +195,12 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     data = load_data(args.smoke)
     print(describe(data))
     cases: Samples = {}
+    terms: Dict[str, Dict[str, float]] = {}  # of each case's last epoch
     for sem in args.sem_channels:
         samples, epochs, sampler = measure(data, sem, args.variants,
                                            args.rounds, args.batches)
         cases.update(samples)
+        terms.update({f'd_s={sem}/{v}': e.terms for v, e in epochs.items()})
         summary(cases, sem, args.variants, args.rounds)
         if args.profile:
             gen = torch.Generator().manual_seed(1)
@@ -205,7 +208,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 print(f'--- profile {v} d_s={sem}')
                 print(profile(epochs[v], sampler, gen, args.batches,
                               args.rows))
-    return write_result(args.json, 'bench_alignment', vars(args), cases)
+    return write_result(args.json, 'bench_alignment', vars(args), cases,
+                        terms=terms)
 
 
 if __name__ == '__main__':

@@ -94,6 +94,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--evals', type=int, default=5)
     parser.add_argument('--single', default=None, help=argparse.SUPPRESS)
+    parser.add_argument('--in-process', action='store_true',
+                        help='run every model in this process (quicker; '
+                        'the peak RSS is then that of all runs so far)')
     args = add_common_args(parser).parse_args(argv)
     if args.smoke:
         args.epochs, args.evals = 1, 1
@@ -102,6 +105,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         return {}
     rows = []
     for spec in args.models:
+        if args.in_process:
+            rows.append(measure(spec, args))
+            continue
         cmd = [sys.executable, '-m', 'benchmarks.bench_engine', '--single',
                spec, f'--threads={args.threads}', f'--epochs={args.epochs}',
                f'--evals={args.evals}'] + (['--smoke'] if args.smoke else [])

@@ -77,11 +77,11 @@ class SSLEpoch:
         self.batch_size = int(cfg.trainer.batch_size)
         self.data = data
 
-    def run(self, sampler: BPRSampler, generator: torch.Generator) -> float:
-        r"""Trains one epoch and returns its mean loss."""
+    def run(self, sampler: BPRSampler,
+            generator: torch.Generator) -> Dict[str, float]:
+        r"""Trains one epoch and returns the mean loss and terms."""
         return train_epoch(self.model, self.data, self.optimizer, sampler,
-                           self.batch_size, self.weights, 'all',
-                           generator)['loss']
+                           self.batch_size, self.weights, 'all', generator)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
@@ -105,16 +105,16 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     torch.manual_seed(0)
     names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
     loops = {n: SSLEpoch(experiment(n), data) for n in names}
-    losses: Dict[str, float] = {}
+    terms: Dict[str, Dict[str, float]] = {}  # of each case's last epoch
 
     def epoch(name: str):
         def fn() -> None:
-            losses[name] = loops[name].run(sampler, gen)
+            terms[name] = loops[name].run(sampler, gen)
         return fn
 
     def report(r: int, name: str, wall: float, cpu: float) -> None:
         print(f'round {r} {name}: {wall:.2f} s wall, {cpu:.2f} s cpu (loss '
-              f'{losses[name]:.4f})', flush=True)
+              f"{terms[name]['loss']:.4f})", flush=True)
 
     cases: Samples = side_by_side({n: epoch(n) for n in names}, args.rounds,
                                   args.warmup, report)
@@ -127,7 +127,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 for v in args.variants
             ]
             print(f'{b:10s} ' + ' / '.join(f'{t:6.2f}' for t in row))
-    return write_result(args.json, 'bench_ssl_backbones', vars(args), cases)
+    return write_result(args.json, 'bench_ssl_backbones', vars(args), cases,
+                        terms=terms)
 
 
 if __name__ == '__main__':
