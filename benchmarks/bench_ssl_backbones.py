@@ -48,13 +48,14 @@ BACKBONES = ['gccf', 'lightgcn', 'sgl', 'simgcl', 'dccf', 'autocf']
 VARIANTS = ['base', 'contrastive', 'generative']
 
 
-def experiment(name: str) -> DictConfig:
-    r"""The composed run config of :obj:`experiment=<name>`."""
+def experiments(names: List[str]) -> Dict[str, DictConfig]:
+    r"""The composed run config of every :obj:`experiment=<name>`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base='1.3', config_dir=CONF):
-        cfg = compose('train', overrides=[f'experiment={name}'])
+        cfgs = {n: compose('train', overrides=[f'experiment={n}'])
+                for n in names}
     GlobalHydra.instance().clear()
-    return cfg
+    return cfgs
 
 
 class SSLEpoch:
@@ -104,7 +105,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     print(f'{describe(data)}, d_s {args.sem_channels}')
     torch.manual_seed(0)
     names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
-    loops = {n: SSLEpoch(experiment(n), data) for n in names}
+    loops = {n: SSLEpoch(cfg, data) for n, cfg in experiments(names).items()}
     terms: Dict[str, Dict[str, float]] = {}  # of each case's last epoch
 
     def epoch(name: str):
