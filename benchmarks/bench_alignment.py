@@ -59,6 +59,8 @@ from rlmrec_pyg.typing import EDGE, ITEM, USER
 
 VARIANTS = ['base', 'con', 'con_official_cost', 'con_in_batch', 'gen',
             'con_bf16', 'gen_bf16']
+#: Every variant :func:`build_encoder` knows (the defaults and more).
+KNOWN = VARIANTS + ['gen_l3']
 #: Official amazon weights: L2 1e-7 (all parameters), alignment 1e-2.
 WEIGHTS = {'reg': 1e-7, 'align': 1e-2}
 
@@ -78,6 +80,9 @@ class Truncated:
 
 def build_encoder(variant: str, sem: int) -> torch.nn.Module:
     r"""The encoder of :obj:`variant`: LightGCN, wrapped by Con or Gen."""
+    if variant not in KNOWN:
+        raise ValueError(f"Unknown variant '{variant}' in '--variants' "
+                         f"(choose from {KNOWN})")
     layers = 2 if variant.startswith('gen') and variant != 'gen_l3' else 3
     encoder = LightGCN(DIM, num_layers=layers, edge_drop_rate=0.2)
     bf16 = variant.endswith('bf16')
@@ -90,9 +95,6 @@ def build_encoder(variant: str, sem: int) -> torch.nn.Module:
     if variant.startswith('gen'):
         return MaskedGenerativeAlignment(encoder, DIM, sem, DIM, 0.15, 0.5,
                                          bf16=bf16)
-    if variant != 'base':
-        raise ValueError(f"Unknown variant '{variant}' (choose from "
-                         f"{VARIANTS + ['gen_l3']})")
     return encoder
 
 

@@ -285,3 +285,16 @@ def test_compare_trees_refuses_a_tree_without_the_scripts(tmp_path):
     (tmp_path / 'rlmrec_pyg').mkdir()
     with pytest.raises(ValueError, match='alignment_speed.py'):
         compare_trees.check_tree(str(tmp_path), ['bench_alignment'])
+
+
+def test_unknown_cases_are_refused():
+    # Catches: a misspelt variant or model silently timed as another one
+    # ('conx' was taken for Con by its prefix).
+    from benchmarks.bench_alignment import build_encoder
+    from benchmarks.bench_engine import build
+    with pytest.raises(ValueError, match="Unknown variant 'conx' in "
+                       "'--variants'"):
+        build_encoder('conx', 16)
+    with pytest.raises(ValueError, match="Unknown model 'ngcf' in "
+                       "'--models'"):
+        build('ngcf', None)
