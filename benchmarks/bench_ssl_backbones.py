@@ -1,135 +1,135 @@
 r"""Seconds per training epoch of the six backbones x {Base, Con, Gen} on
-Amazon-book (paper RQ5 / Table 4 layout), with random 1536-d stand-in
+Amazon-book (the paper's RQ5 / Table 4 layout), with random 1536-d stand-in
 semantic vectors (the official ada-002 vectors are not public).
 
-Every variant uses its official amazon yml (``conf/experiment/*_amazon``):
-batch 4096, Adam 1e-3, L2 over all parameters, and each backbone's own SSL
-objective. The loop is the library's :func:`~rlmrec_pyg.train.train_epoch`, the
-official one including the AutoCF protocol
-(docs/parity.md#autocf-graph-sampling): every
-``resample_every`` batches ``sample_graph`` + infomax,
-``recommendation_loss`` instead of BPR, and the SSL term on the masked
-input for Gen. All variants run one epoch per round,
-interleaved (machine noise hits all alike); the median is reported, as wall
-seconds and as process CPU seconds (on a loaded shared machine, CPU seconds
-with ``--threads 1`` approximate the uncontended single-thread wall time).
+Every variant is built from its official amazon config
+(``conf/experiment/<backbone>_<variant>_amazon.yaml``): batch 4096, Adam
+1e-3, L2 over all parameters, each backbone's own SSL objective and the
+config's :obj:`trainer.loss_weights`. The loop is the library's
+:func:`~rlmrec_pyg.train.train_epoch` (AutoCF's sampled graphs and infomax
+term included). All variants run one epoch per round, interleaved (machine
+noise hits all alike); the median is reported, as wall seconds and as
+process CPU seconds (on a loaded shared machine, CPU seconds with
+:obj:`--threads 1` approximate the uncontended single-thread wall time).
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data nice -n 10 python \
-        benchmarks/bench_ssl_backbones.py --rounds 3
+    RLMREC_DATA_CACHE=/work/shared/data nice -n 10 python -m \
+        benchmarks.bench_ssl_backbones --rounds 3
 """
 import argparse
-import os
+import os.path as osp
 import statistics
-import tempfile
-import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from torch_geometric.data import HeteroData
 
-from rlmrec_pyg.data import BPRSampler, RLMRecDataset
-from rlmrec_pyg.nn import NodeEmbedding
+from benchmarks.common import (
+    Samples,
+    add_common_args,
+    attach_stand_in,
+    describe,
+    load_data,
+    sampler_of,
+    side_by_side,
+    write_result,
+)
+from rlmrec_pyg.data import BPRSampler
+from rlmrec_pyg.nn import NodeEmbedding, Recommender
 from rlmrec_pyg.train import train_epoch
-from rlmrec_pyg.train.run import _build_model
-from rlmrec_pyg.typing import EDGE, ITEM, USER
 
-CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
-                    'conf')
+CONF = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'conf')
 BACKBONES = ['gccf', 'lightgcn', 'sgl', 'simgcl', 'dccf', 'autocf']
 VARIANTS = ['base', 'contrastive', 'generative']
 
 
-class SSLEpoch:
-    r"""One epoch of the library's loop (:func:`rlmrec_pyg.train.train_epoch`,
-    every SSL / AutoCF hook included) with the state of one variant."""
-    def __init__(self, model: torch.nn.Module, embedding: NodeEmbedding,
-                 data: HeteroData, optimizer: torch.optim.Optimizer,
-                 lambda_reg: float, alignment_weight: float = 0.0) -> None:
-        self.model, self.embedding, self.data = model, embedding, data
-        self.optimizer, self.lambda_reg = optimizer, lambda_reg
-        self.alignment_weight = alignment_weight
-
-    def run(self, sampler: BPRSampler, generator: torch.Generator,
-            batch_size: int = 4096) -> float:
-        return train_epoch(self.model, self.embedding, self.data,
-                           self.optimizer, sampler, batch_size,
-                           self.lambda_reg, 'all', self.alignment_weight,
-                           generator)['loss']
-
-
-def experiment(name: str):
+def experiments(names: List[str]) -> Dict[str, DictConfig]:
+    r"""The composed run config of every :obj:`experiment=<name>`."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base='1.3', config_dir=CONF):
-        cfg = compose('train', overrides=[f'experiment={name}'])
+        cfgs = {n: compose('train', overrides=[f'experiment={n}'])
+                for n in names}
     GlobalHydra.instance().clear()
-    return cfg
+    return cfgs
 
 
-def build(name: str, data: HeteroData) -> SSLEpoch:
-    cfg = experiment(name)
-    dim = int(cfg.model.embedding_dim)
-    embedding = NodeEmbedding({nt: data[nt].num_nodes
-                               for nt in (USER, ITEM)}, dim)
-    model = _build_model(cfg, data, dim)
-    device = data[EDGE].edge_index.device
-    model, embedding = model.to(device), embedding.to(device)
-    params = list(model.parameters()) + list(embedding.parameters())
-    optimizer = torch.optim.Adam(params, lr=1e-3)
-    weight = float(cfg.alignment.weight) if cfg.get('alignment') else 0.0
-    return SSLEpoch(model, embedding, data, optimizer,
-                    float(cfg.trainer.lambda_reg), weight)
+class SSLEpoch:
+    r"""One epoch of the library's loop with the
+    :class:`~rlmrec_pyg.nn.Recommender`, optimizer and loss weights of one
+    experiment config."""
+    def __init__(self, cfg: DictConfig, data: HeteroData) -> None:
+        # ID embeddings first, then the encoder (the official order).
+        embedding = NodeEmbedding(
+            {nt: data[nt].num_nodes
+             for nt in data.node_types}, int(cfg.model.embedding_dim))
+        encoder = instantiate(cfg.model)
+        if cfg.get('alignment'):
+            encoder = instantiate(cfg.alignment.module)(encoder)
+        device = data.edge_index_dict[data.edge_types[0]].device
+        self.model = Recommender(encoder.to(device), data,
+                                 embedding=embedding.to(device))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
+        self.weights = OmegaConf.to_container(cfg.trainer.loss_weights)
+        self.batch_size = int(cfg.trainer.batch_size)
+        self.data = data
+
+    def run(self, sampler: BPRSampler,
+            generator: torch.Generator) -> Dict[str, float]:
+        r"""Trains one epoch and returns the mean loss and terms."""
+        return train_epoch(self.model, self.data, self.optimizer, sampler,
+                           self.batch_size, self.weights, 'all', generator)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def main(argv: Optional[List[str]] = None) -> Dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--backbones', nargs='+', default=BACKBONES)
     parser.add_argument('--variants', nargs='+', default=VARIANTS)
     parser.add_argument('--sem-channels', type=int, default=1536)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--device', default='cpu')
-    args = parser.parse_args()
+    args = add_common_args(parser).parse_args(argv)
+    if args.smoke:
+        args.sem_channels, args.rounds, args.warmup = 16, 1, 0
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as root:
-        data = RLMRecDataset(root, 'amazon')[0]
+    data = load_data(args.smoke)
     gen = torch.Generator().manual_seed(0)
-    for nt in (USER, ITEM):
-        data[nt].sem_emb = torch.nn.functional.normalize(
-            torch.randn(data[nt].num_nodes, args.sem_channels, generator=gen),
-            dim=-1)
+    attach_stand_in(data, args.sem_channels, gen)
     data = data.to(args.device)
-    sampler = BPRSampler(data[EDGE].edge_index, data[ITEM].num_nodes)
-    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, '
-          f'users {data[USER].num_nodes}, items {data[ITEM].num_nodes}, '
-          f'train {data[EDGE].edge_index.size(1)}, d_s {args.sem_channels}')
+    sampler = sampler_of(data)
+    print(f'{describe(data)}, d_s {args.sem_channels}')
     torch.manual_seed(0)
     names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
-    loops = {n: build(n, data) for n in names}
-    times: Dict[str, List[float]] = {n: [] for n in names}
-    cpu: Dict[str, List[float]] = {n: [] for n in names}
-    for r in range(-args.warmup, args.rounds):  # r < 0: warm-up, untimed
-        for n in names:
-            t0, c0 = time.perf_counter(), time.process_time()
-            loss = loops[n].run(sampler, gen)
-            if r >= 0:
-                times[n].append(time.perf_counter() - t0)
-                cpu[n].append(time.process_time() - c0)
-                print(f'round {r} {n}: {times[n][-1]:.2f} s wall, '
-                      f'{cpu[n][-1]:.2f} s cpu (loss {loss:.4f})', flush=True)
-    for label, table in (('wall', times), ('cpu', cpu)):
+    loops = {n: SSLEpoch(cfg, data) for n, cfg in experiments(names).items()}
+    terms: Dict[str, Dict[str, float]] = {}  # of each case's last epoch
+
+    def epoch(name: str):
+        def fn() -> None:
+            terms[name] = loops[name].run(sampler, gen)
+        return fn
+
+    def report(r: int, name: str, wall: float, cpu: float) -> None:
+        print(f'round {r} {name}: {wall:.2f} s wall, {cpu:.2f} s cpu (loss '
+              f"{terms[name]['loss']:.4f})", flush=True)
+
+    cases: Samples = side_by_side({n: epoch(n) for n in names}, args.rounds,
+                                  args.warmup, report)
+    for label, key in (('wall', 'wall_s'), ('cpu', 'cpu_s')):
         print(f'== median {label} s/epoch over {args.rounds} rounds '
               f'({" / ".join(args.variants)})')
         for b in args.backbones:
             row = [
-                statistics.median(table[f'{b}_{v}_amazon'])
+                statistics.median(cases[f'{b}_{v}_amazon'][key])
                 for v in args.variants
             ]
             print(f'{b:10s} ' + ' / '.join(f'{t:6.2f}' for t in row))
+    return write_result(args.json, 'bench_ssl_backbones', vars(args), cases,
+                        terms=terms)
 
 
 if __name__ == '__main__':

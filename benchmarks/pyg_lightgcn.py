@@ -1,41 +1,52 @@
-r"""PyG's own :class:`torch_geometric.nn.models.LightGCN` behind the encoder
-contract, so the same loop, split and evaluator train it (for benchmarks)."""
+r"""PyG's LightGCN propagation (:class:`torch_geometric.nn.conv.LGConv`, the
+layers of :class:`torch_geometric.nn.models.LightGCN`) as a plain encoder
+``(x_dict, edge_index_dict) -> z_dict``: the library's loop, split and
+evaluator train it on BPR, with the library's ID embeddings as layer 0.
+A helper of :mod:`benchmarks.bench_engine` and of the accuracy config
+``experiment=pyg_lightgcn_base_amazon``; not a benchmark."""
 from typing import Dict
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
-from torch_geometric.nn.models import LightGCN as PyGLightGCN
+from torch_geometric.nn.conv import LGConv
 
 from rlmrec_pyg.typing import EDGE, ITEM, USER
 
 
-class NoEmbedding(torch.nn.Module):
-    r"""Stands in for :class:`NodeEmbedding`: PyG's model owns its table."""
-    def forward(self) -> Dict[str, Tensor]:
-        return {}
+class PyGLightGCN(torch.nn.Module):
+    r"""Runs :obj:`num_layers` :class:`~torch_geometric.nn.conv.LGConv` on
+    the homogeneous (both-direction, items offset by the number of users)
+    training graph and sums the layers (:obj:`alpha = 1` per layer in
+    :meth:`torch_geometric.nn.models.LightGCN.get_embedding`, the layer
+    sum RLMRec uses). As PyG's model it has no edge dropout and normalises
+    the graph in every layer.
 
-
-class PyGLightGCNEncoder(torch.nn.Module):
-    r"""Runs :meth:`PyGLightGCN.get_embedding` on the homogeneous
-    (both-direction, items offset by :obj:`num_users`) training graph, with
-    :obj:`alpha = 1` per layer (the layer-sum readout RLMRec uses). PyG's
-    model has no edge dropout and normalises the graph in every layer."""
-    def __init__(self, data: HeteroData, embedding_dim: int = 32,
-                 num_layers: int = 3) -> None:
+    Args:
+        embedding_dim (int, optional): Width of the ID embeddings (checked).
+            (default: :obj:`32`)
+        num_layers (int, optional): Propagation layers. (default: :obj:`3`)
+    """
+    def __init__(self, embedding_dim: int = 32, num_layers: int = 3) -> None:
         super().__init__()
-        self.num_users = data[USER].num_nodes
-        num_nodes = self.num_users + data[ITEM].num_nodes
-        self.model = PyGLightGCN(num_nodes, embedding_dim, num_layers,
-                                 alpha=torch.ones(num_layers + 1))
-        self.out_channels = embedding_dim
+        self.embedding_dim = embedding_dim
+        self.convs = torch.nn.ModuleList(LGConv() for _ in range(num_layers))
 
     def forward(self, x_dict: Dict[str, Tensor],
                 edge_index_dict: Dict) -> Dict[str, Tensor]:
+        num_users = x_dict[USER].size(0)
+        x = torch.cat([x_dict[USER], x_dict[ITEM]])
+        if x.size(-1) != self.embedding_dim:
+            raise ValueError(f"Expected ID embeddings of width "
+                             f"{self.embedding_dim} in "
+                             f"'{self.__class__.__name__}' (got "
+                             f"{x.size(-1)})")
         user, item = edge_index_dict[EDGE]
-        item = item + self.num_users
+        item = item + num_users
         edge_index = torch.stack(
             [torch.cat([user, item]),
              torch.cat([item, user])])
-        out = self.model.get_embedding(edge_index)
-        return {USER: out[:self.num_users], ITEM: out[self.num_users:]}
+        out = x
+        for conv in self.convs:
+            x = conv(x, edge_index)
+            out = out + x
+        return {USER: out[:num_users], ITEM: out[num_users:]}

@@ -219,7 +219,9 @@ def test_hyperparameter_table_matches_experiment_configs():
     experiments = {
         osp.basename(p)[:-len('.yaml')]
         for p in glob.glob(osp.join(ROOT, 'conf', 'experiment', '*.yaml'))
-        if re.search(r'_(base|contrastive|generative)_', osp.basename(p))
+        if re.fullmatch(r'(lightgcn|gccf|sgl|simgcl|dccf|autocf)_(base|'
+                        r'contrastive|generative)_(amazon|yelp|steam)\.yaml',
+                        osp.basename(p))
     }
     assert len(experiments) == 54
     assert set(rows) == experiments
