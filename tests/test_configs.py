@@ -12,12 +12,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from run_helpers import build_encoder, run, trainer_kwargs
 
 from rlmrec_pyg.nn import Recommender, TrainBatch
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer
 from rlmrec_pyg.train.checkpoint import load_checkpoint
-from rlmrec_pyg.train.run import build_encoder, run, trainer_kwargs
 from rlmrec_pyg.typing import EDGE
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))

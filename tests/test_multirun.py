@@ -13,11 +13,11 @@ from fake_openai_server import FakeOpenAIServer
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import open_dict
+from run_helpers import RUN_MODULE, run
 
 from rlmrec_pyg.nn import NodeEmbedding
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train.report import report
-from rlmrec_pyg.train.run import run
 from rlmrec_pyg.train.studies import (load_pretrained, prepare_data,
                                       shuffle_semantic, time_window)
 from rlmrec_pyg.typing import EDGE, ITEM, SEM_EMB, USER
@@ -41,7 +41,7 @@ def cli(args, tmp_path, **env):
     env = dict(os.environ, RLMREC_OUTPUT_DIR=str(tmp_path / 'out'),
                RLMREC_CACHE_DIR=str(tmp_path / 'cache'), HF_HUB_OFFLINE='1',
                OMP_NUM_THREADS='1', **env)
-    return subprocess.run([sys.executable, '-m', 'rlmrec_pyg.train.run'] +
+    return subprocess.run([sys.executable, '-m', RUN_MODULE] +
                           args, cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
