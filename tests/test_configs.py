@@ -106,10 +106,16 @@ def test_dataset_config(name, tmp_path):
 def test_model_config(name):
     # Catches: a model config whose loss terms miss their default weight
     # (the first step would stop) or that sets a weight no term uses.
+    # Also: a model whose output is not a multiple of the ID embeddings'
+    # width, a partial config (a to_hetero GNN) not given the metadata.
     cfg = get_cfg([f'model={name}'])
     check_targets(cfg.model)
-    encoder = instantiate(cfg.model)
-    assert encoder.out_channels % cfg.model.embedding_dim == 0
+    data = get_random_rec_data(with_text=False)
+    encoder = build_encoder(cfg, data)
+    model = Recommender(encoder, data, int(cfg.model.embedding_dim))
+    with torch.no_grad():
+        z = model(data)
+    assert z['user'].size(-1) % cfg.model.embedding_dim == 0
     assert not hasattr(encoder, 'ssl_weight')  # the trainer weighs 'ssl'
     assert sorted(loss_terms(cfg)) == sorted(weights_of(cfg))
 
@@ -136,7 +142,7 @@ ALIGNMENT_CHANGES = {
     'contrastive': ['alignment', 'trainer.loss_weights.align'],
     'generative': ['alignment', 'trainer.loss_weights.align'],
     'kar': ['alignment'],
-    'none': [],
+    'none': ['alignment'],  # null -> {} (both: no alignment)
 }
 
 
@@ -147,7 +153,8 @@ def test_alignment_config(name):
     # group's value, or whose wrapper cannot infer its sizes from the data.
     assert changes_of([f'alignment={name}']) == ALIGNMENT_CHANGES[name]
     cfg = get_cfg([f'alignment={name}'])
-    if not cfg.alignment:  # 'none': the plain backbone
+    if name == 'none':  # the plain backbone
+        assert not cfg.alignment and 'align' not in weights_of(cfg)
         return
     check_targets(cfg.alignment)
     assert list(cfg.alignment) == ['module']
