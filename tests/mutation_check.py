@@ -44,30 +44,58 @@ L, S, R = 'rlmrec_pyg/train/loop.py', 'rlmrec_pyg/cli/studies.py', \
     'rlmrec_pyg/cli/train.py'
 T, E = 'rlmrec_pyg/train/trainer.py', 'rlmrec_pyg/train/evaluate.py'
 A = 'rlmrec_pyg/nn/alignment.py'
+O, M = 'rlmrec_pyg/nn/objective.py', 'rlmrec_pyg/nn/recommender.py'
 WIRING = ('tests/test_wiring.py', )
 
 MUTATIONS: List[Mutation] = [
     # The training objective.
-    Mutation('align_term_dropped', L,
-             'loss = loss + alignment_weight * model.alignment_loss(',
-             'loss = loss + 0.0 * model.alignment_loss(', WIRING),
-    Mutation('align_weight_not_from_config', R,
-             'weight = float(cfg.alignment.weight) if',
-             'weight = 0.01 if', WIRING),
-    Mutation('ssl_term_dropped', L, 'loss = loss + model.ssl_loss(',
-             'loss = loss + 0.0 * model.ssl_loss(', WIRING),
-    Mutation('l2_term_dropped', L, 'if lambda_reg > 0:', 'if False:',
+    Mutation('align_term_dropped', A,
+             "terms['align'] = self.alignment_loss(z_dict, batch.sem_dict,\n"
+             "                                             self.alignment_"
+             "index(batch))",
+             "terms['align'] = 0.0 * self.alignment_loss(\n"
+             "            z_dict, batch.sem_dict, "
+             "self.alignment_index(batch))",
              WIRING),
-    Mutation('reg_mode_ignored', L, "if reg == 'all':", 'if True:', WIRING),
-    Mutation('bpr_pos_neg_swapped', L,
-             'loss = bpr_loss((z_user * z_dict[ITEM][pos]).sum(dim=-1),\n'
-             '                        (z_user * z_dict[ITEM][neg])',
-             'loss = bpr_loss((z_user * z_dict[ITEM][neg]).sum(dim=-1),\n'
-             '                        (z_user * z_dict[ITEM][pos])',
+    Mutation('align_weight_not_from_config', R,
+             'return dict(kwargs, seed=cfg.seed,',
+             "return dict(kwargs, loss_weights=dict(\n"
+             "        kwargs.get('loss_weights') or {}, align=0.01), "
+             "seed=cfg.seed,", WIRING),
+    Mutation('loss_weights_ignored', L,
+             'value = value if weight == 1 else weight * value',
+             'value = value', WIRING),
+    Mutation('term_without_weight_not_refused', L, '    if missing:',
+             '    if False:', ('tests/train/test_history.py', )),
+    Mutation('history_without_terms', T,
+             'row: Dict[str, Any] = dict(epoch=epoch, **stats)',
+             "row: Dict[str, Any] = dict(epoch=epoch, loss=stats['loss'])",
+             ('tests/train/test_history.py', )),
+    Mutation('ssl_term_dropped', 'rlmrec_pyg/nn/models/sgl.py',
+             "terms['ssl'] = self.ssl_loss(", "terms['ssl'] = 0.0 * "
+             "self.ssl_loss(", WIRING),
+    Mutation('l2_term_dropped', M,
+             "out['reg'] = l2_reg(self.regularised(x_dict, batch, reg))",
+             "out['reg'] = 0.0 * l2_reg(self.regularised(x_dict, batch, "
+             "reg))", WIRING),
+    Mutation('reg_mode_ignored', M, "if reg == 'all':", 'if True:', WIRING),
+    Mutation('bpr_pos_neg_swapped', O,
+             'bpr_loss((z_user * z_dict[ITEM][batch.pos]).sum(dim=-1),\n'
+             '                 (z_user * z_dict[ITEM][batch.neg])',
+             'bpr_loss((z_user * z_dict[ITEM][batch.neg]).sum(dim=-1),\n'
+             '                 (z_user * z_dict[ITEM][batch.pos])',
              ('tests/test_learning.py', )),
-    Mutation('gen_forward_not_masked', L,
-             'out = model(x_dict, edge_index_dict, mask_dict, **fwd_kwargs)',
-             'out = model(x_dict, edge_index_dict, None, **fwd_kwargs)',
+    Mutation('plain_encoder_not_on_bpr', O,
+             '    z_dict = encoder(x_dict, edge_index_dict)\n'
+             '    return z_dict, bpr_terms(z_dict, batch)',
+             '    z_dict = encoder(x_dict, edge_index_dict)\n'
+             "    return z_dict, {'rec': 0 * z_dict[USER].sum()}",
+             ('tests/train/test_user_gnn.py', )),
+    Mutation('gen_forward_not_masked', A,
+             'self.mask_inputs(x_dict, mask_dict),\n'
+             '                                      edge_index_dict, batch)',
+             'x_dict,\n'
+             '                                      edge_index_dict, batch)',
              WIRING),
     Mutation('negatives_may_be_positives', 'rlmrec_pyg/data/sampling.py',
              'while redo.numel() > 0:', 'while False:',
@@ -92,20 +120,20 @@ MUTATIONS: List[Mutation] = [
              "if self.reconstruction == 'cosine':", 'if False:',
              ('tests/nn/test_generative_alignment.py', )),
     # Backbone knobs.
-    Mutation('sgl_ssl_weight_ignored', 'rlmrec_pyg/nn/models/sgl.py',
-             'return self.ssl_weight * loss / user.numel()',
-             'return 0.1 * loss / user.numel()',
+    Mutation('sgl_ssl_term_weighted', 'rlmrec_pyg/nn/models/sgl.py',
+             'return loss / user.numel()', 'return 0.1 * loss / user.numel()',
              ('tests/nn/models/test_sgl.py', )),
     Mutation('simgcl_eps_ignored', 'rlmrec_pyg/nn/models/simgcl.py',
              'x = x + self.eps * torch.sign(x) * noise',
              'x = x + 0.1 * torch.sign(x) * noise',
              ('tests/nn/models/test_simgcl.py', )),
-    Mutation('dccf_ssl_weight_ignored', 'rlmrec_pyg/nn/models/dccf.py',
-             'return self.ssl_weight * loss', 'return 1e-3 * loss',
-             ('tests/nn/models/test_dccf.py', )),
-    Mutation('autocf_ssl_weight_ignored', 'rlmrec_pyg/nn/models/autocf.py',
-             'return self.ssl_weight * uniform + cross',
-             'return 5.0 * uniform + cross',
+    Mutation('dccf_ssl_term_weighted', 'rlmrec_pyg/nn/models/dccf.py',
+             'return user_loss / user.numel() + item_loss / num_items',
+             'return 1e-3 * (user_loss / user.numel() + item_loss / '
+             'num_items)', ('tests/nn/models/test_dccf.py', )),
+    Mutation('autocf_ssl_term_weighted', 'rlmrec_pyg/nn/models/autocf.py',
+             "return {'ssl': uniform, 'ssl_cross': cross}",
+             "return {'ssl': 5.0 * uniform, 'ssl_cross': cross}",
              ('tests/nn/models/test_autocf.py', )),
     # The paper's studies.
     Mutation('shuffle_semantic_ignored', S,
@@ -133,25 +161,27 @@ MUTATIONS: List[Mutation] = [
              "if split == 'test' and VAL_INDEX in store:",
              ('tests/train/test_evaluate.py', )),
     Mutation('early_stopping_key_not_largest_k', T,
-             "key = f'recall@{max(self.ks)}'",
-             "key = f'recall@{min(self.ks)}'", WIRING),
+             "key = f'recall@{max(self.ks)}'\n        gen =",
+             "key = f'recall@{min(self.ks)}'\n        gen =", WIRING),
     Mutation('patience_ignored', T,
              "if state['counter'] >= self.patience:", 'if False:', WIRING),
     Mutation('eval_every_ignored', T,
              'if epoch % self.eval_every != 0:', 'if False:', WIRING),
     Mutation('best_state_not_restored', T,
-             'model.load_state_dict(best_weights[0])\n'
-             '            embedding.load_state_dict(best_weights[1])',
+             'model.encoder.load_state_dict(best_weights[0])\n'
+             '            model.embedding.load_state_dict(best_weights[1])',
              'pass', WIRING),
-    Mutation('con_item_negatives_dropped', L,
-             "items = [pos] if hasattr(encoder, 'sample_graph') else "
-             "[pos, neg]", 'items = [pos]', ('tests/train/test_loop.py', )),
-    Mutation('autocf_resample_every_ignored', L,
-             'if i % encoder.resample_every == 0 or graph is None:',
-             'if True:', ('tests/train/test_loop.py', )),
-    Mutation('kar_gets_no_semantic_inputs', L,
-             "if not getattr(model, 'requires_sem_emb', False):",
-             'if True:', ('tests/train/test_loop.py', )),
+    Mutation('con_item_negatives_dropped', O,
+             'return {USER: [batch.user], ITEM: [batch.pos, batch.neg]}',
+             'return {USER: [batch.user], ITEM: [batch.pos]}',
+             ('tests/train/test_loop.py', )),
+    Mutation('autocf_resample_every_ignored',
+             'rlmrec_pyg/nn/models/autocf.py',
+             'if batch.step % self.resample_every == 0 or self._graph is '
+             'None:', 'if True:', ('tests/train/test_loop.py', )),
+    Mutation('kar_gets_no_semantic_inputs', 'rlmrec_pyg/nn/kar.py',
+             'self.inputs(x_dict, batch.sem_dict),', 'x_dict,',
+             ('tests/train/test_loop.py', )),
     # Data, profiles and vectors.
     Mutation('min_rating_ignored', 'rlmrec_pyg/data/interactions.py',
              '    if min_rating is not None:\n        if rating is None:',
@@ -169,9 +199,10 @@ MUTATIONS: List[Mutation] = [
              '        if not self.include_reasoning:\n            return '
              'profiles', '        return profiles',
              ('tests/semantic/test_attach_semantic.py', )),
-    Mutation('noise_may_hit_held_out_pairs', 'rlmrec_pyg/data/noise.py',
+    Mutation('noise_may_hit_held_out_pairs',
+             'rlmrec_pyg/data/transforms.py',
              "train, data[EDGE].get(VAL_INDEX, train[:, :0]),",
-             "train, train[:, :0],", ('tests/data/test_noise.py', )),
+             "train, train[:, :0],", ('tests/data/test_transforms.py', )),
     # Secrets, caches and the user's tables.
     Mutation('embedding_error_unredacted',
              'rlmrec_pyg/semantic/openai_embedding.py',
@@ -181,7 +212,7 @@ MUTATIONS: List[Mutation] = [
     Mutation('batch_error_unredacted', 'rlmrec_pyg/profiles/batch.py',
              'error = profiler.describe_error(e)', 'error = str(e)',
              ('tests/profiles/test_profile_secrets.py', )),
-    Mutation('cli_key_not_refused', R,
+    Mutation('cli_key_not_refused', 'rlmrec_pyg/cli/__init__.py',
              'refuse_secret_overrides(sys.argv[1:])', 'pass',
              ('tests/test_secrets.py', )),
     Mutation('profile_cache_repaired_without_lock',
@@ -203,7 +234,7 @@ MUTATIONS: List[Mutation] = [
              'return super().load(path, data_cls)',
              ('tests/test_hostile_files.py', )),
     Mutation('loss_finiteness_unchecked', L,
-             'if not math.isfinite(losses[-1]):', 'if False:',
+             'if not math.isfinite(value):', 'if False:',
              ('tests/test_non_finite.py', )),
     Mutation('scores_finiteness_unchecked', 'rlmrec_pyg/data/graph.py',
              'if not bool(bad.any()):', 'if True:',

@@ -12,12 +12,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from run_helpers import build_encoder, run, trainer_kwargs
 
 from rlmrec_pyg.nn import Recommender, TrainBatch
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer
 from rlmrec_pyg.train.checkpoint import load_checkpoint
-from rlmrec_pyg.cli.train import build_encoder, run, trainer_kwargs
 from rlmrec_pyg.typing import EDGE
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))
@@ -106,16 +106,17 @@ def test_dataset_config(name, tmp_path):
 def test_model_config(name):
     # Catches: a model config whose loss terms miss their default weight
     # (the first step would stop) or that sets a weight no term uses.
-    # A config with _partial_ (a to_hetero GNN) gets the graph's metadata.
+    # Also: a model whose output is not a multiple of the ID embeddings'
+    # width, a partial config (a to_hetero GNN) not given the metadata.
     cfg = get_cfg([f'model={name}'])
     check_targets(cfg.model)
     data = get_random_rec_data(with_text=False)
     encoder = build_encoder(cfg, data)
+    model = Recommender(encoder, data, int(cfg.model.embedding_dim))
+    with torch.no_grad():
+        z = model(data)
+    assert z['user'].size(-1) % cfg.model.embedding_dim == 0
     assert not hasattr(encoder, 'ssl_weight')  # the trainer weighs 'ssl'
-    dim = int(cfg.model.embedding_dim)
-    z_dict = Recommender(encoder, data, dim)(data)
-    assert z_dict['user'].size(-1) % dim == 0
-    assert z_dict['item'].size(-1) == z_dict['user'].size(-1)
     assert sorted(loss_terms(cfg)) == sorted(weights_of(cfg))
 
 
@@ -141,7 +142,7 @@ ALIGNMENT_CHANGES = {
     'contrastive': ['alignment', 'trainer.loss_weights.align'],
     'generative': ['alignment', 'trainer.loss_weights.align'],
     'kar': ['alignment'],
-    'none': ['alignment'],  # null -> an empty node: still no wrapper
+    'none': ['alignment'],  # null -> {} (both: no alignment)
 }
 
 
@@ -152,7 +153,8 @@ def test_alignment_config(name):
     # group's value, or whose wrapper cannot infer its sizes from the data.
     assert changes_of([f'alignment={name}']) == ALIGNMENT_CHANGES[name]
     cfg = get_cfg([f'alignment={name}'])
-    if not cfg.alignment:  # 'none': the plain backbone
+    if name == 'none':  # the plain backbone
+        assert not cfg.alignment and 'align' not in weights_of(cfg)
         return
     check_targets(cfg.alignment)
     assert list(cfg.alignment) == ['module']

@@ -15,11 +15,11 @@ import pickle
 import pytest
 import torch
 from official_files import write_official_split
-from test_multirun import get_cfg
+from run_helpers import get_cfg, run
 
 from rlmrec_pyg.data import InteractionCSV, RLMRecDataset
 from rlmrec_pyg.io import CorruptFileError, UnsafeFileError
-from rlmrec_pyg.nn import LightGCN, NodeEmbedding
+from rlmrec_pyg.nn import LightGCN, NodeEmbedding, Recommender
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer, load_checkpoint
 from rlmrec_pyg.typing import ITEM, USER
@@ -41,18 +41,16 @@ def _files(folder):
 def _setup(num_users=20, num_items=30):
     data = get_random_rec_data(num_users, num_items, sem_channels=0)
     embedding = NodeEmbedding({USER: num_users, ITEM: num_items}, 8)
-    model = LightGCN(8, num_layers=1)
-    optimizer = torch.optim.Adam([*model.parameters(),
-                                  *embedding.parameters()], lr=1e-2)
-    return data, model, embedding, optimizer
+    model = Recommender(LightGCN(8, num_layers=1), embedding=embedding)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return data, model, optimizer
 
 
 def test_checkpoint_to_resume_from(tmp_path):
     marker = str(tmp_path / 'RAN')
-    data, model, embedding, optimizer = _setup()
+    data, model, optimizer = _setup()
     path = str(tmp_path / 'best.pt')
-    Trainer(max_epochs=1, checkpoint_path=path).fit(model, embedding, data,
-                                                    optimizer)
+    Trainer(max_epochs=1, checkpoint_path=path).fit(model, data, optimizer)
     ckpt = load_checkpoint(path)
     assert ckpt['version'] == 1 and set(ckpt) >= {'model', 'embedding'}
     ckpt['state']['counter'] = Payload(marker)
@@ -62,7 +60,7 @@ def test_checkpoint_to_resume_from(tmp_path):
                        "checkpoint to resume from '.*best.pt': it names "
                        "code to run"):
         Trainer(max_epochs=2, checkpoint_path=path).fit(
-            model, embedding, data, optimizer, resume=True)
+            model, data, optimizer, resume=True)
     assert not osp.exists(marker) and _files(tmp_path) == before
 
 
@@ -97,7 +95,6 @@ def test_init_from(tmp_path):
     out = tmp_path / 'run'
     out.mkdir()
     cfg = get_cfg(out, [f'+init_from={path}'])
-    from rlmrec_pyg.cli.train import run
     with pytest.raises(UnsafeFileError, match="Refused to load the "
                        "'init_from' checkpoint '.*given.pt'"):
         run(cfg)

@@ -10,7 +10,8 @@ from naive_metrics import naive_recall, popularity, random_recall
 from torch_geometric import seed_everything
 
 from rlmrec_pyg.nn import (ContrastiveAlignment, LightGCN,
-                           MaskedGenerativeAlignment, NodeEmbedding)
+                           MaskedGenerativeAlignment, NodeEmbedding,
+                           Recommender)
 from rlmrec_pyg.testing import get_clustered_rec_data
 from rlmrec_pyg.train import Trainer
 from rlmrec_pyg.typing import ITEM, USER
@@ -31,16 +32,17 @@ def train(variant, epochs):
     elif variant == 'gen':
         model = MaskedGenerativeAlignment(model, 32, 16, 32, mask_ratio=0.15,
                                           temperature=0.5)
-    optimizer = torch.optim.Adam([*model.parameters(),
-                                  *embedding.parameters()], lr=0.01)
+    model = Recommender(model, embedding=embedding)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     out = None
     if epochs > 0:
+        weights = {} if variant == 'base' else {'align': 0.05}
         trainer = Trainer(max_epochs=epochs, batch_size=256, eval_every=5,
-                          alignment_weight=0.0 if variant == 'base' else 0.05)
-        out = trainer.fit(model, embedding, data, optimizer)
+                          loss_weights=weights)
+        out = trainer.fit(model, data, optimizer)
     model.eval()
     with torch.no_grad():
-        z = model(embedding(), data.edge_index_dict)
+        z = model(data)
     return data, z[USER] @ z[ITEM].t(), out
 
 

@@ -11,15 +11,14 @@ import numpy as np
 import pytest
 import torch
 from official_files import write_official_split
-from test_multirun import get_cfg
+from run_helpers import get_cfg, run
 
 import rlmrec_pyg.testing
 from rlmrec_pyg.data import RLMRecDataset
-from rlmrec_pyg.nn import LightGCN, NodeEmbedding
+from rlmrec_pyg.nn import LightGCN, NodeEmbedding, Recommender
 from rlmrec_pyg.semantic import AttachSemantic, HashTextEncoder
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer, rank_metrics
-from rlmrec_pyg.cli.train import run
 from rlmrec_pyg.typing import ITEM, PROFILE, SEM_EMB, USER
 
 
@@ -54,10 +53,11 @@ def test_run_refuses_non_finite_sem_emb(tmp_path, dataset_calls, bad):
     # The Python API refuses it too, before the first step.
     data = get_random_rec_data(num_users=60, num_items=80)
     data[USER][SEM_EMB][2, 0] = bad
-    embedding = NodeEmbedding({USER: 60, ITEM: 80}, 4)
+    model = Recommender(LightGCN(4),
+                        embedding=NodeEmbedding({USER: 60, ITEM: 80}, 4))
     with pytest.raises(ValueError, match="node type 'user'.*row 2"):
-        Trainer(max_epochs=1).fit(LightGCN(4), embedding, data,
-                                  torch.optim.Adam(embedding.parameters()))
+        Trainer(max_epochs=1).fit(model, data,
+                                  torch.optim.Adam(model.parameters()))
 
 
 def test_official_vectors_with_infinity(tmp_path, monkeypatch):
@@ -104,12 +104,12 @@ def test_non_finite_loss_names_the_step():
             return {k: v * float('inf') for k, v in out.items()}
 
     data = get_random_rec_data(num_users=20, num_items=30, sem_channels=0)
-    embedding = NodeEmbedding({USER: 20, ITEM: 30}, 4)
+    model = Recommender(Exploding(4),
+                        embedding=NodeEmbedding({USER: 20, ITEM: 30}, 4))
     with pytest.raises(FloatingPointError, match=r'Epoch 0: The training '
                        r'loss is nan at step 0 .*no metrics were written'):
         Trainer(max_epochs=2, batch_size=16).fit(
-            Exploding(4), embedding, data,
-            torch.optim.Adam(embedding.parameters()))
+            model, data, torch.optim.Adam(model.parameters()))
 
 
 def test_evaluation_refuses_non_finite_scores():
@@ -154,11 +154,14 @@ def test_arguments_refused_before_data(tmp_path, dataset_calls, override,
     assert calls == [] and os.listdir(tmp_path) == []
 
 
-def test_alignment_weight_refused_before_data(tmp_path, dataset_calls):
+@pytest.mark.parametrize('weight', ['-0.01', 'nan'])
+def test_loss_weight_refused_before_data(tmp_path, dataset_calls, weight):
     _, calls = dataset_calls
     cfg = get_cfg(tmp_path, ['alignment=contrastive',
-                             'alignment.weight=-0.01'])
-    with pytest.raises(ValueError, match="'alignment.weight' must be >= 0"):
+                             f'trainer.loss_weights.align={weight}'])
+    with pytest.raises(ValueError, match=r"'loss_weights' must map term "
+                       r"names to finite numbers >= 0 \(got align="
+                       rf"{float(weight)}\)"):
         run(cfg)
     cfg = get_cfg(tmp_path, ['+pretrain.enabled=true',
                              '+pretrain.time_window=[0.3,0.1]'])

@@ -22,6 +22,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_object
 from omegaconf import OmegaConf, open_dict
+from run_helpers import build_encoder, check_run_config
 
 from rlmrec_pyg.nn import (
     DCCF,
@@ -37,7 +38,6 @@ from rlmrec_pyg.nn import (
     TrainBatch,
 )
 from rlmrec_pyg.testing import get_random_rec_data
-from rlmrec_pyg.cli.train import build_encoder, check_run_config
 from rlmrec_pyg.typing import EDGE
 
 CONF = osp.abspath(osp.join(osp.dirname(__file__), '..', 'conf'))

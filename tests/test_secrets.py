@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import openai
 import pytest
 from fake_openai_server import FakeOpenAIServer, masked
+from run_helpers import RUN_MODULE
 from secret_helpers import TAIL, assert_no_key, sentinel
 
 from rlmrec_pyg.profiles.usage import redact as usage_redact
@@ -141,7 +142,7 @@ def test_cli_refuses_a_key_on_the_command_line(tmp_path):
     # Catches: main() not calling refuse_secret_overrides before Hydra
     # (Hydra then fails on the override or runs, after writing .hydra/
     # with the key under the output folder).
-    proc = cli('rlmrec_pyg.cli.train',
+    proc = cli(RUN_MODULE,
                ['debug=fast', f'semantic.encoder.api_key={KEY}'], tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[-1].startswith(
@@ -175,7 +176,7 @@ def test_cli_accepts_an_interpolated_key(tmp_path):
     # null and empty values: test_accepted_arguments_pass.
     interpolation = 'semantic.encoder.api_key=${oc.env:OTHER,null}'
     with FakeOpenAIServer() as server:
-        proc = cli('rlmrec_pyg.cli.train', [
+        proc = cli(RUN_MODULE, [
             'debug=fast', 'dataset.with_text=true', 'semantic=openai',
             'alignment=contrastive',
             f'semantic.encoder.base_url={server.url}', interpolation

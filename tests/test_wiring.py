@@ -12,30 +12,31 @@ import math
 
 import pytest
 import torch
-from test_multirun import get_cfg
+from run_helpers import get_cfg, run
 
 import rlmrec_pyg.testing
 import rlmrec_pyg.train.trainer as trainer_module
-from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN, NodeEmbedding
+from rlmrec_pyg.nn import (ContrastiveAlignment, LightGCN, NodeEmbedding,
+                           Recommender)
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import Trainer, load_checkpoint
-from rlmrec_pyg.cli.train import run
 from rlmrec_pyg.typing import EDGE, ITEM, SEM_EMB, TEST_INDEX, USER, VAL_INDEX
 
 
 @pytest.fixture
 def fits(monkeypatch):
-    r"""Records what every :meth:`Trainer.fit` receives (a deep copy of the
-    graph, the embedding and model state) and every epoch's loss."""
+    r"""Records what every :meth:`Trainer.fit` receives (a copy of the
+    graph, the encoder and the ID embeddings' state) and every epoch's
+    loss."""
     calls = []
     fit = Trainer.fit
 
-    def spy(self, model, embedding, data, optimizer, resume=False):
-        calls.append(dict(trainer=self, model=model,
+    def spy(self, model, data, optimizer, resume=False):
+        calls.append(dict(trainer=self, model=model.encoder,
                           data=copy.copy(data), losses=[],
                           embedding={k: v.detach().clone() for k, v in
-                                     embedding.state_dict().items()}))
-        return fit(self, model, embedding, data, optimizer, resume)
+                                     model.embedding.state_dict().items()}))
+        return fit(self, model, data, optimizer, resume)
 
     epoch = trainer_module.train_epoch
 
@@ -68,17 +69,18 @@ def test_alignment_weight_scales_the_alignment_term(tmp_path, fits,
     weights = (0.0, 0.5, 1.5)
     losses = [
         first_loss(tmp_path, fits, [f'alignment={alignment}',
-                                    f'alignment.weight={w}'])
+                                    f'trainer.loss_weights.align={w}'])
         for w in weights
     ]
     assert_affine(losses, weights)
-    assert fits[-1]['trainer'].alignment_weight == 1.5
+    assert fits[-1]['trainer'].loss_weights['align'] == 1.5
 
 
 def test_ssl_weight_scales_the_ssl_term(tmp_path, fits):
     weights = (0.1, 0.2, 0.4)
     losses = [
-        first_loss(tmp_path, fits, ['model=sgl', f'model.ssl_weight={w}'])
+        first_loss(tmp_path, fits, ['model=sgl',
+                                    f'trainer.loss_weights.ssl={w}'])
         for w in weights
     ]
     assert_affine(losses, weights)
@@ -87,12 +89,12 @@ def test_ssl_weight_scales_the_ssl_term(tmp_path, fits):
 def test_l2_weight_and_mode(tmp_path, fits):
     weights = (0.0, 0.5, 1.0)
     losses = [
-        first_loss(tmp_path, fits, [f'trainer.lambda_reg={w}'])
+        first_loss(tmp_path, fits, [f'trainer.loss_weights.reg={w}'])
         for w in weights
     ]
     assert_affine(losses, weights)
     # 'batch' regularises the batch rows only, 'all' every parameter.
-    batch = first_loss(tmp_path, fits, ['trainer.lambda_reg=1.0',
+    batch = first_loss(tmp_path, fits, ['trainer.loss_weights.reg=1.0',
                                         'trainer.reg=batch'])
     assert batch != pytest.approx(losses[2], rel=1e-4)
 
@@ -101,10 +103,11 @@ def test_generative_forward_is_masked(tmp_path, fits):
     # With no alignment term and no L2, RLMRec-Gen's loss is BPR on the
     # masked forward: it differs from the base model's BPR (GCCF: a
     # forward without randomness, so only the mask can make a difference).
-    plain = first_loss(tmp_path, fits, ['trainer.lambda_reg=0', 'model=gccf'])
-    masked = first_loss(tmp_path, fits, ['trainer.lambda_reg=0', 'model=gccf',
+    no_reg = 'trainer.loss_weights.reg=0'
+    plain = first_loss(tmp_path, fits, [no_reg, 'model=gccf'])
+    masked = first_loss(tmp_path, fits, [no_reg, 'model=gccf',
                                          'alignment=generative',
-                                         'alignment.weight=0',
+                                         'trainer.loss_weights.align=0',
                                          'alignment.module.mask_ratio=0.5'])
     assert masked != pytest.approx(plain, rel=1e-4)
 
@@ -184,8 +187,8 @@ def test_pretrain_then_finetune_without_alignment(tmp_path, fits):
     pre, down = fits
     assert isinstance(pre['model'], ContrastiveAlignment)
     assert isinstance(down['model'], LightGCN)
-    assert pre['trainer'].alignment_weight > 0
-    assert down['trainer'].alignment_weight == 0
+    assert pre['trainer'].loss_weights['align'] > 0
+    assert 'align' not in down['trainer'].loss_weights
     saved = load_checkpoint(str(tmp_path / 'pretrain' / 'best.pt'))
     for key, value in saved['embedding'].items():
         assert torch.equal(down['embedding'][key], value)
@@ -202,11 +205,11 @@ def scripted_fit(monkeypatch, tmp_path, **kwargs):
     data = get_random_rec_data(num_users=20, num_items=30, sem_channels=0)
     torch.manual_seed(0)
     embedding = NodeEmbedding({USER: 20, ITEM: 30}, 8)
-    model = LightGCN(8, num_layers=1)
+    model = Recommender(LightGCN(8, num_layers=1), embedding=embedding)
     optimizer = torch.optim.Adam([*embedding.parameters()], lr=0.05)
     seen, states = [], {}
 
-    def evaluate(self, model, embedding, data, split):
+    def evaluate(self, model, data, split):
         if split == 'test':
             return {'recall@5': 0.0, 'recall@20': 0.0, 'ndcg@20': 0.0}
         i = len(seen)
@@ -217,7 +220,7 @@ def scripted_fit(monkeypatch, tmp_path, **kwargs):
 
     monkeypatch.setattr(Trainer, '_evaluate', evaluate)
     trainer = Trainer(batch_size=64, ks=[5, 20], **kwargs)
-    out = trainer.fit(model, embedding, data, optimizer)
+    out = trainer.fit(model, data, optimizer)
     return out, seen, states, embedding
 
 

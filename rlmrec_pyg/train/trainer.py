@@ -163,6 +163,7 @@ class Trainer:
         state: Dict[str, Any] = dict(epoch=-1, best_epoch=-1,
                                      best=float('-inf'), counter=0)
         best_weights = None
+        resumed_after: Optional[int] = None  # the epoch of the checkpoint
         path = self.checkpoint_path
         if resume and path is not None and osp.exists(path):
             ckpt = load_checkpoint(path, what="checkpoint to resume from")
@@ -173,8 +174,9 @@ class Trainer:
             gen.set_state(ckpt['generator'])
             state = ckpt['state']
             best_weights = (ckpt['model'], ckpt['embedding'])
+            resumed_after = int(state['epoch'])
             log.info(f"Resumed from '{path}' at epoch {state['epoch']}")
-        history = (CSVHistory(self.history_path)
+        history = (CSVHistory(self.history_path, resumed_after)
                    if self.history_path is not None else None)
         t0 = time.perf_counter()
         stopped_by = 'max_epochs'

@@ -7,30 +7,14 @@ import os.path as osp
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import open_dict
+from run_helpers import get_cfg, run
 
 from rlmrec_pyg.cli.studies import data_transforms, prepare_data
-from rlmrec_pyg.cli.train import run
 from rlmrec_pyg.data import AddNoiseInteractions, ShuffleSemantic, TimeWindow
 from rlmrec_pyg.nn import NodeEmbedding
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train.checkpoint import load_pretrained
 from rlmrec_pyg.typing import EDGE, ITEM, USER
-
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-
-
-def get_cfg(tmp_path, overrides):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base='1.3',
-                               config_dir=osp.join(ROOT, 'conf')):
-        cfg = compose('train', overrides=['debug=fast'] + overrides)
-    GlobalHydra.instance().clear()
-    with open_dict(cfg):
-        cfg.output_dir = str(tmp_path)
-    return cfg
 
 
 def test_transforms_from_config(tmp_path):

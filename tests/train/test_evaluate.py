@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from rlmrec_pyg.nn import LightGCN, NodeEmbedding
+from rlmrec_pyg.nn import LightGCN, NodeEmbedding, Recommender
 from rlmrec_pyg.testing import get_random_rec_data
 from rlmrec_pyg.train import evaluate, rank_metrics
 from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER, VAL_INDEX
@@ -59,34 +59,34 @@ def test_evaluate_protocol():
     data = get_random_rec_data(num_users=30, num_items=40,
                                num_interactions=400)
     embedding = NodeEmbedding({USER: 30, ITEM: 40}, 8)
-    model = LightGCN(8, num_layers=2)
+    encoder = LightGCN(8, num_layers=2)
+    model = Recommender(encoder, embedding=embedding)
     model.train()
-    out = evaluate(model, embedding, data, 'test', ks=[5, 20])
+    out = evaluate(model, data, 'test', ks=[5, 20])
     assert not model.training  # evaluation runs in eval mode
     with torch.no_grad():
-        z = model(embedding(), data.edge_index_dict)
+        z = encoder(embedding(), data.edge_index_dict)
     store = data[EDGE]
     ref = naive(z[USER], z[ITEM], store[TEST_INDEX], [store.edge_index],
                 [5, 20])
     for key in ref:  # validation items are NOT masked at test time
         assert out[key] == pytest.approx(ref[key], abs=1e-5)
-    masked = evaluate(model, embedding, data, 'test', [5, 20], mask_val=True)
+    masked = evaluate(model, data, 'test', [5, 20], mask_val=True)
     ref = naive(z[USER], z[ITEM], store[TEST_INDEX],
                 [store.edge_index, store[VAL_INDEX]], [5, 20])
     for key in ref:
         assert masked[key] == pytest.approx(ref[key], abs=1e-5)
-    val = evaluate(model, embedding, data, 'val', [5])
+    val = evaluate(model, data, 'val', [5])
     assert set(val) == {'recall@5', 'ndcg@5'}
 
 
 def test_evaluate_errors():
     data = get_random_rec_data()
-    embedding = NodeEmbedding({USER: 20, ITEM: 30}, 8)
-    model = LightGCN(8)
+    model = Recommender(LightGCN(8), data, embedding_dim=8)
     with pytest.raises(ValueError, match="'ks' must be a non-empty list"):
-        evaluate(model, embedding, data, ks=[0, 20])
+        evaluate(model, data, ks=[0, 20])
     with pytest.raises(ValueError, match="Unknown split 'train'"):
-        evaluate(model, embedding, data, 'train')
+        evaluate(model, data, 'train')
     with pytest.raises(ValueError, match="'eval_index' holds ids out of"):
         rank_metrics(torch.randn(2, 4), torch.randn(3, 4),
                      torch.tensor([[0, 1], [0, 3]]))

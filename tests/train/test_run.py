@@ -1,3 +1,4 @@
+import csv
 import json
 import os.path as osp
 
@@ -6,9 +7,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from naive_metrics import LEARN, baseline_recall, clustered
 from omegaconf import OmegaConf, open_dict
+from run_helpers import run
 
 from rlmrec_pyg.train import load_checkpoint
-from rlmrec_pyg.cli.train import run
 
 CONF = osp.join(osp.dirname(__file__), '..', '..', 'conf')
 
@@ -54,7 +55,7 @@ def test_run_learns(name, tmp_path):
 
 def test_run_with_an_alignment_of_your_own(tmp_path):
     # An alignment config written by hand (no conf/alignment file): the
-    # module's defaults, the weight from the config.
+    # module's defaults, its weight in the trainer's loss weights.
     cfg = get_cfg(tmp_path, LEARN + ['model=gccf'])
     with open_dict(cfg):
         cfg.alignment = OmegaConf.create({
@@ -62,9 +63,11 @@ def test_run_with_an_alignment_of_your_own(tmp_path):
                 '_target_': 'rlmrec_pyg.nn.ContrastiveAlignment',
                 '_partial_': True,
             },
-            'weight': 0.1,
         })
+        cfg.trainer.loss_weights.align = 0.1
     out = run(cfg)
     assert out['test/recall@20'] > baseline_recall(clustered()) + 0.3
     state = load_checkpoint(str(tmp_path / 'best.pt'))['model']
     assert any(key.startswith('projector.') for key in state)
+    with open(tmp_path / 'history.csv') as f:
+        assert 'align' in next(csv.reader(f))  # the term was trained on
