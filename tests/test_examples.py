@@ -85,9 +85,12 @@ def test_script(path: str, example_env: None) -> None:
     _skip_without_data(path)
     name = osp.basename(path)
     cmd = ['bash'] if path.endswith('.sh') else [sys.executable]
+    # A shell script calls `python` and the console scripts of this
+    # interpreter's environment, activated or not.
+    path_var = osp.dirname(sys.executable) + os.pathsep + os.environ['PATH']
     proc = subprocess.run(cmd + [path] + ARGS.get(name, []), cwd=REPO,
-                          env=dict(os.environ), capture_output=True,
-                          text=True, timeout=600)
+                          env=dict(os.environ, PATH=path_var),
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     if name in EXPECT:
         assert EXPECT[name] in proc.stdout, proc.stdout[-3000:]
