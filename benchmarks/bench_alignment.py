@@ -22,7 +22,7 @@ Variants: :obj:`base`, :obj:`con` (official negatives),
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data nice python -m \
+    RLMREC_DATA_CACHE=/path/to/data nice python -m \
         benchmarks.bench_alignment --sem-channels 1536 384 --rounds 8
 """
 import argparse

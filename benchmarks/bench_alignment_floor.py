@@ -21,7 +21,7 @@ more than this floor. :obj:`--bf16` runs the products in bfloat16 autocast
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data python -m \
+    RLMREC_DATA_CACHE=/path/to/data python -m \
         benchmarks.bench_alignment_floor [--bf16]
 """
 import argparse

@@ -6,7 +6,7 @@ process. Formerly ``engine_speed.py``.
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data python -m benchmarks.bench_engine \
+    RLMREC_DATA_CACHE=/path/to/data python -m benchmarks.bench_engine \
         --threads 2 --epochs 10 --evals 5
 """
 import argparse

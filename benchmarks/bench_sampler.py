@@ -3,7 +3,7 @@ r"""Seconds to set up the BPR sampler and to sample one epoch of
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data python -m benchmarks.bench_sampler
+    RLMREC_DATA_CACHE=/path/to/data python -m benchmarks.bench_sampler
 """
 import argparse
 import statistics

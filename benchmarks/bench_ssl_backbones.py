@@ -14,7 +14,7 @@ process CPU seconds (on a loaded shared machine, CPU seconds with
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data nice -n 10 python -m \
+    RLMREC_DATA_CACHE=/path/to/data nice -n 10 python -m \
         benchmarks.bench_ssl_backbones --rounds 3
 """
 import argparse

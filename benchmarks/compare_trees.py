@@ -14,8 +14,8 @@ so the cases match one to one (a mismatch is an error naming the cases).
 
 .. code-block:: bash
 
-    RLMREC_DATA_CACHE=/work/shared/data python -m benchmarks.compare_trees \
-        --old /work/pre14 --new . --rounds 5
+    RLMREC_DATA_CACHE=/path/to/data python -m benchmarks.compare_trees \
+        --old /path/to/old-tree --new . --rounds 5
 """
 import argparse
 import json
