@@ -34,11 +34,42 @@ def _user_ptr(index: Tensor, num_users: int) -> Tensor:
     return out
 
 
+def _top_items(user_emb: Tensor, item_emb: Tensor, row: Tensor, col: Tensor,
+               k: int, item_batch_size: int, check_scores: bool,
+               batch: Tensor) -> Tensor:
+    # Top-k items of every user, excluded (row, col) pairs ranked last, one
+    # chunk of items at a time, merging a running top-k.
+    num_items = item_emb.size(0)
+    best_val: Optional[Tensor] = None
+    best_idx = user_emb.new_empty(user_emb.size(0), 0, dtype=torch.long)
+    for start in range(0, num_items, max(item_batch_size, 1)):
+        end = min(start + item_batch_size, num_items)
+        score = user_emb @ item_emb[start:end].t()  # [B, chunk]
+        if check_scores and not bool(torch.isfinite(score).all()):
+            raise ValueError(f"The scores of users {int(batch[0])}-"
+                             f"{int(batch[-1])} overflow to infinity: the "
+                             f"embeddings are too large to rank with (the "
+                             f"model diverged)")
+        inside = (col >= start) & (col < end)
+        score[row[inside], col[inside] - start] = float('-inf')
+        val, idx = score.topk(min(k, end - start), dim=1)
+        if best_val is None:
+            best_val, best_idx = val, idx
+            continue
+        val = torch.cat([best_val, val], dim=1)
+        idx = torch.cat([best_idx, idx + start], dim=1)
+        top = val.topk(min(k, val.size(1)), dim=1)
+        best_val, best_idx = top.values, idx.gather(1, top.indices)
+    return best_idx
+
+
 @torch.no_grad()
 def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
                  exclude_index: Sequence[Tensor] = (),
                  ks: Iterable[int] = (5, 10, 20),
-                 batch_size: int = 1024) -> Dict[str, float]:
+                 batch_size: int = 1024,
+                 item_batch_size: Optional[int] = None,
+                 users: Optional[Tensor] = None) -> Dict[str, float]:
     r"""Returns Recall@:math:`K` and NDCG@:math:`K` of full-rank dot-product
     recommendation, averaged over the users with at least one interaction
     in :obj:`eval_index` (users without ground truth are excluded):
@@ -53,8 +84,10 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
     ground truth :math:`T_u`. Items in :obj:`exclude_index` (the training
     interactions) are ranked last. Non-finite embeddings (or scores that
     overflow) raise a :class:`ValueError`. Scores are computed per batch
-    of users;
-    the metrics are :class:`torch_geometric.metrics.LinkPredRecall` and
+    of users (and, with :obj:`item_batch_size`, per chunk of items, keeping
+    a running top-:math:`K`, so that memory is bounded by
+    :obj:`batch_size * item_batch_size` scores whatever the catalogue
+    size); the metrics are :class:`torch_geometric.metrics.LinkPredRecall` and
     :class:`~torch_geometric.metrics.LinkPredNDCG`, whose definitions are
     the official ones.
 
@@ -68,10 +101,18 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
             (default: :obj:`(5, 10, 20)`)
         batch_size (int, optional): Users per score matrix.
             (default: :obj:`1024`)
+        item_batch_size (int, optional): Items per score matrix; all of
+            them at once if :obj:`None`. (default: :obj:`None`)
+        users (torch.Tensor, optional): Evaluate these users only (those of
+            them with ground truth), *e.g.*, a sample or one process's
+            share. (default: :obj:`None`)
     """
     ks = _check_ks(ks)
-    if batch_size <= 0:
-        raise ValueError(f"'batch_size' must be positive (got {batch_size})")
+    for name, size in (('batch_size', batch_size),
+                       ('item_batch_size', item_batch_size)):
+        if size is not None and (isinstance(size, bool) or size <= 0):
+            raise ValueError(f"'{name}' must be a positive integer (got "
+                             f"{size!r})")
     num_users, num_items = user_emb.size(0), item_emb.size(0)
     for name, index in [('eval_index', eval_index)] + [
             ('exclude_index', i) for i in exclude_index]:
@@ -96,25 +137,30 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
     excl = torch.cat([eval_index.new_empty(2, 0), *exclude_index], dim=1)
     excl = excl[:, excl[0].argsort(stable=True)]
     excl_ptr = _user_ptr(excl, num_users)
-    users = eval_index[0].unique()  # users with ground truth, sorted
+    users_with_truth = eval_index[0].unique()  # sorted
+    if users is None:
+        users = users_with_truth
+    else:
+        if users.dim() != 1 or (users.numel() and (
+                int(users.min()) < 0 or int(users.max()) >= num_users)):
+            raise ValueError(f"'users' must be a 1-D tensor of user ids < "
+                             f"{num_users} (got shape {list(users.shape)})")
+        users = users.unique()
+        users = users[torch.isin(users, users_with_truth)]
     local = torch.full((num_users, ), -1, dtype=torch.long,
                        device=user_emb.device)
     max_k = min(max(ks), num_items)
     for start in range(0, users.numel(), batch_size):
         batch = users[start:start + batch_size]
         local[batch] = torch.arange(batch.numel(), device=local.device)
-        score = user_emb[batch] @ item_emb.t()  # [B, I]
-        if check_scores and not bool(torch.isfinite(score).all()):
-            raise ValueError(f"The scores of users {int(batch[0])}-"
-                             f"{int(batch[-1])} overflow to infinity: the "
-                             f"embeddings are too large to rank with (the "
-                             f"model diverged)")
         # Interactions of the batch users lie in one contiguous range.
         lo, hi = int(excl_ptr[batch[0]]), int(excl_ptr[batch[-1] + 1])
         row = local[excl[0, lo:hi]]
         keep = row >= 0
-        score[row[keep], excl[1, lo:hi][keep]] = float('-inf')
-        pred = score.topk(max_k, dim=1).indices  # [B, max_k]
+        pred = _top_items(user_emb[batch], item_emb, row[keep],
+                          excl[1, lo:hi][keep], max_k,
+                          item_batch_size or num_items, check_scores,
+                          batch)  # [B, max_k]
         lo, hi = int(eval_ptr[batch[0]]), int(eval_ptr[batch[-1] + 1])
         row = local[eval_index[0, lo:hi]]
         keep = row >= 0
@@ -134,14 +180,19 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
 def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
              ks: Iterable[int] = (5, 10, 20), batch_size: int = 1024,
              mask_val: bool = False,
-             z_dict: Optional[Dict[str, Tensor]] = None) -> Dict[str, float]:
+             z_dict: Optional[Dict[str, Tensor]] = None,
+             item_batch_size: Optional[int] = None,
+             user_sample: Optional[int] = None,
+             seed: int = 0) -> Dict[str, float]:
     r"""Evaluates a recommender on the validation or test interactions of
     :obj:`data` with :func:`rank_metrics`, as the official protocol: the
     embeddings are computed once (:obj:`model.eval()`, no edge dropout or
     masking) by :obj:`model(data)`, training items are masked, and
     validation items are **not** masked at test time (they stay rankable
     and count as misses) unless :obj:`mask_val=True`. The model is left in
-    evaluation mode.
+    evaluation mode. With :obj:`user_sample`, only a seeded random sample
+    of that many users with ground truth is ranked (not the paper's
+    protocol): the result then says so in :obj:`"sampled_users"`.
 
     Args:
         model (rlmrec_pyg.nn.Recommender): ID embeddings and encoder.
@@ -155,6 +206,12 @@ def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
             (not the official protocol). (default: :obj:`False`)
         z_dict (Dict[str, torch.Tensor], optional): Precomputed embeddings
             (skips the forward pass). (default: :obj:`None`)
+        item_batch_size (int, optional): Items per score matrix (bounded
+            memory on large catalogues, see :func:`rank_metrics`).
+            (default: :obj:`None`)
+        user_sample (int, optional): Rank a random sample of this many
+            users with ground truth. (default: :obj:`None`)
+        seed (int, optional): Seed of the user sample. (default: :obj:`0`)
     """
     if split not in SPLITS:
         raise ValueError(f"Unknown split '{split}' (choose from "
@@ -166,5 +223,20 @@ def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
     exclude = [store.edge_index]
     if split == 'test' and mask_val and VAL_INDEX in store:
         exclude.append(store[VAL_INDEX])
-    return rank_metrics(z_dict[USER], z_dict[ITEM], store[SPLITS[split]],
-                        exclude, ks, batch_size)
+    eval_index = store[SPLITS[split]]
+    users = None
+    if user_sample is not None:
+        if isinstance(user_sample, bool) or not isinstance(
+                user_sample, int) or user_sample <= 0:
+            raise ValueError(f"'user_sample' must be a positive integer or "
+                             f"None (got {user_sample!r})")
+        candidates = eval_index[0].unique()
+        if user_sample < candidates.numel():
+            gen = torch.Generator().manual_seed(seed)
+            pick = torch.randperm(candidates.numel(), generator=gen)
+            users = candidates[pick[:user_sample].to(candidates.device)]
+    out = rank_metrics(z_dict[USER], z_dict[ITEM], eval_index, exclude, ks,
+                       batch_size, item_batch_size, users)
+    if users is not None:
+        out['sampled_users'] = float(users.numel())
+    return out

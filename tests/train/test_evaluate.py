@@ -90,3 +90,61 @@ def test_evaluate_errors():
     with pytest.raises(ValueError, match="'eval_index' holds ids out of"):
         rank_metrics(torch.randn(2, 4), torch.randn(3, 4),
                      torch.tensor([[0, 1], [0, 3]]))
+
+
+def random_split(num_users=60, num_items=80, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    user_emb = torch.randn(num_users, 8, generator=gen)
+    item_emb = torch.randn(num_items, 8, generator=gen)
+    keys = torch.randperm(num_users * num_items, generator=gen)[:1500]
+    index = torch.stack([keys // num_items, keys % num_items])
+    return user_emb, item_emb, index[:, :1000], index[:, 1000:]
+
+
+@pytest.mark.parametrize('item_batch_size', [1, 7, 20, 79, 80, 1000])
+def test_item_chunks_give_the_same_metrics(item_batch_size):
+    user_emb, item_emb, train, evals = random_split()
+    ks = [1, 5, 20]
+    ref = naive(user_emb, item_emb, evals, [train], ks)
+    out = rank_metrics(user_emb, item_emb, evals, [train], ks, batch_size=9,
+                       item_batch_size=item_batch_size)
+    for key in ref:
+        assert out[key] == pytest.approx(ref[key], abs=1e-5), key
+
+
+def test_users_restricts_the_ranking():
+    user_emb, item_emb, train, evals = random_split()
+    users = torch.tensor([3, 5, 5, 8, 40])
+    kept = evals[:, torch.isin(evals[0], users)]
+    ref = naive(user_emb, item_emb, kept, [train], [10])
+    out = rank_metrics(user_emb, item_emb, evals, [train], [10],
+                       users=users)
+    assert out['recall@10'] == pytest.approx(ref['recall@10'], abs=1e-6)
+    assert out != rank_metrics(user_emb, item_emb, evals, [train], [10])
+    with pytest.raises(ValueError, match="'users' must be a 1-D tensor"):
+        rank_metrics(user_emb, item_emb, evals, [train], [10],
+                     users=torch.tensor([60]))
+    with pytest.raises(ValueError, match="'item_batch_size' must be a "
+                       "positive integer"):
+        rank_metrics(user_emb, item_emb, evals, [train], [10],
+                     item_batch_size=0)
+
+
+def test_evaluate_user_sample_is_seeded_and_reported():
+    data = get_random_rec_data(num_users=60, num_items=50,
+                               num_interactions=900)
+    model = Recommender(LightGCN(8, num_layers=1), data, embedding_dim=8)
+    full = evaluate(model, data, 'test')
+    assert 'sampled_users' not in full
+    a = evaluate(model, data, 'test', user_sample=10, seed=3)
+    b = evaluate(model, data, 'test', user_sample=10, seed=3)
+    c = evaluate(model, data, 'test', user_sample=10, seed=4)
+    assert a == b and a['sampled_users'] == 10.0
+    assert a != c
+    # A sample as large as the population is the full protocol.
+    assert evaluate(model, data, 'test', user_sample=10**6) == full
+    chunked = evaluate(model, data, 'test', item_batch_size=7)
+    for key, value in full.items():
+        assert chunked[key] == pytest.approx(value, abs=1e-6)
+    with pytest.raises(ValueError, match="'user_sample' must be a positive"):
+        evaluate(model, data, 'test', user_sample=0)
