@@ -238,13 +238,19 @@ class MaskedGenerativeAlignment(_Alignment):
             :obj:`"cosine"` (paper). (default: :obj:`"info_nce"`)
         bf16 (bool, optional): Run the generator and the similarity GEMMs
             of the loss in bfloat16 autocast. (default: :obj:`False`)
+        max_masked (int, optional): At most this many nodes masked per
+            step, so that the :math:`|\mathcal{M}|^2` similarities of the
+            loss stop growing with the catalogue (not the paper's setting,
+            which masks :math:`\lfloor N \cdot r \rfloor`).
+            (default: :obj:`None`)
     """
     RECONSTRUCTIONS = ('info_nce', 'cosine')
 
     def __init__(self, encoder: Module, in_channels: int = -1,
                  sem_channels: int = -1, out_channels: int = -1,
                  mask_ratio: float = 0.1, temperature: float = 0.2,
-                 reconstruction: str = 'info_nce', bf16: bool = False) -> None:
+                 reconstruction: str = 'info_nce', bf16: bool = False,
+                 max_masked: Optional[int] = None) -> None:
         super().__init__(encoder, sem_channels, out_channels, temperature,
                          bf16)
         _check_channels(in_channels, 'in_channels', self, lazy=True)
@@ -257,8 +263,15 @@ class MaskedGenerativeAlignment(_Alignment):
                              f"{self.RECONSTRUCTIONS} in "
                              f"'{self.__class__.__name__}' (got "
                              f"'{reconstruction}')")
+        if max_masked is not None and (isinstance(max_masked, bool)
+                                       or not isinstance(max_masked, int)
+                                       or max_masked <= 0):
+            raise ValueError(f"'max_masked' must be a positive integer or "
+                             f"None in '{self.__class__.__name__}' (got "
+                             f"{max_masked!r})")
         self.in_channels = in_channels
         self.mask_ratio = float(mask_ratio)
+        self.max_masked = max_masked
         self.reconstruction = reconstruction
         self.mask_token: Optional[Parameter] = None
         if -1 not in (in_channels, sem_channels, out_channels):
@@ -288,7 +301,8 @@ class MaskedGenerativeAlignment(_Alignment):
         generator: Optional[torch.Generator] = None,
         device: Optional[torch.device] = None,
     ) -> Dict[NodeType, Tensor]:
-        r"""Draws :math:`\lfloor N \cdot r \rfloor` (at least one) distinct
+        r"""Draws :math:`\lfloor N \cdot r \rfloor` (at least one, at most
+        :obj:`max_masked`) distinct
         nodes uniformly from all :math:`N` nodes of all types together
         (stacked in the order of :obj:`num_nodes_dict`) and returns one
         boolean mask per node type.
@@ -307,6 +321,8 @@ class MaskedGenerativeAlignment(_Alignment):
                              f"'{self.__class__.__name__}' (got "
                              f"{num_nodes_dict})")
         num_masked = max(1, math.floor(num_nodes * self.mask_ratio))
+        if self.max_masked is not None:
+            num_masked = min(num_masked, self.max_masked)
         gen_device = generator.device if generator is not None else 'cpu'
         perm = torch.randperm(num_nodes, generator=generator,
                               device=gen_device)
@@ -402,4 +418,6 @@ class MaskedGenerativeAlignment(_Alignment):
                 f'out_channels={self.out_channels}, '
                 f'mask_ratio={self.mask_ratio}, '
                 f'temperature={self.temperature}, '
-                f'reconstruction={self.reconstruction!r})')
+                f'reconstruction={self.reconstruction!r}'
+                + (f', max_masked={self.max_masked}'
+                   if self.max_masked is not None else '') + ')')

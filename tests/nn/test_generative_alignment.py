@@ -44,6 +44,22 @@ def test_sample_mask_is_joint_and_sized():
     assert int(tiny[USER].sum() + tiny[ITEM].sum()) == 1
 
 
+def test_max_masked_bounds_the_masked_set():
+    capped = MaskedGenerativeAlignment(TinyEncoder(8, 6), 8, 12, 6,
+                                       mask_ratio=0.5, max_masked=7)
+    for sizes in ({USER: 20, ITEM: 30}, {USER: 2000, ITEM: 3000}):
+        mask = capped.sample_mask(sizes, torch.Generator().manual_seed(0))
+        assert int(mask[USER].sum() + mask[ITEM].sum()) == 7
+    # Below the cap the paper's count stands.
+    small = capped.sample_mask({USER: 4, ITEM: 6})
+    assert int(small[USER].sum() + small[ITEM].sum()) == 5
+    assert 'max_masked=7' in repr(capped)
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="'max_masked' must be a "
+                           "positive integer or None"):
+            MaskedGenerativeAlignment(TinyEncoder(8, 6), max_masked=bad)
+
+
 @pytest.mark.parametrize('reconstruction', ['info_nce', 'cosine'])
 def test_generative_matches_naive_loop(reconstruction):
     data, model, x_dict, mask = setup(reconstruction)
