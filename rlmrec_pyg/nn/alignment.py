@@ -1,7 +1,7 @@
 r"""RLMRec-Con and RLMRec-Gen (paper Sec. 3.3, Eq. 16-18, Algorithms 1-2) as
 wrappers around any encoder ``(x_dict, edge_index_dict) -> z_dict``."""
 import math
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -122,12 +122,15 @@ class ContrastiveAlignment(_Alignment):
         z_dict, terms = loss_terms_of(self.encoder, x_dict, edge_index_dict,
                                       batch)
         terms['align'] = self.alignment_loss(z_dict, batch.sem_dict,
-                                             self.alignment_index(batch))
+                                             self.alignment_index(batch),
+                                             batch.gather)
         return z_dict, terms
 
     def alignment_loss(self, z_dict: Dict[NodeType, Tensor],
                        sem_dict: Dict[NodeType, Tensor],
-                       index_dict: Dict[NodeType, IndexGroups]) -> Tensor:
+                       index_dict: Dict[NodeType, IndexGroups],
+                       gather: Optional[Callable[[Tensor], Tensor]] = None
+                       ) -> Tensor:
         r"""Computes :math:`\mathcal{L}_{\text{con}}`.
 
         Args:
@@ -138,11 +141,16 @@ class ContrastiveAlignment(_Alignment):
             index_dict (Dict[str, torch.Tensor or List[torch.Tensor]]): Per
                 node type, the batch's node indices, or a list of index
                 tensors, one InfoNCE group each.
+            gather (Callable, optional): Under data-parallel training,
+                concatenates an index over all processes: the in-batch
+                candidates of a group are then the global batch's, while
+                the anchors stay this process's rows
+                (:attr:`TrainBatch.gather`). (default: :obj:`None`)
         """
         losses: List[Tensor] = []
         for nt, groups in _as_groups(index_dict, self).items():
             z, sem = self._rows(nt, z_dict, sem_dict)
-            losses.extend(self._group_losses(nt, z, sem, groups))
+            losses.extend(self._group_losses(nt, z, sem, groups, gather))
         return torch.stack(losses).sum()
 
     def _project(self, sem: Tensor, like: Tensor) -> Tensor:
@@ -153,7 +161,9 @@ class ContrastiveAlignment(_Alignment):
         return key.to(like.dtype)
 
     def _group_losses(self, nt: NodeType, z: Tensor, sem: Tensor,
-                      groups: List[Tensor]) -> List[Tensor]:
+                      groups: List[Tensor],
+                      gather: Optional[Callable[[Tensor], Tensor]] = None
+                      ) -> List[Tensor]:
         # Repeated nodes of a group are computed once, weighted by their
         # count (an exact rewrite of the loss with duplicates, see info_nce).
         if self.negatives_of(nt) == 'all':
@@ -164,6 +174,8 @@ class ContrastiveAlignment(_Alignment):
                 losses.append(
                     info_nce(z[uniq], key, uniq, self.temperature, count))
             return losses
+        if gather is not None:
+            return self._gathered_losses(z, sem, groups, gather)
         union = torch.cat(groups).unique()
         key = self._project(sem[union], z)  # [num_unique, out_channels]
         losses = []
@@ -173,6 +185,25 @@ class ContrastiveAlignment(_Alignment):
             losses.append(
                 info_nce(z[uniq], key[rows], None, self.temperature, count,
                          count))
+        return losses
+
+    def _gathered_losses(self, z: Tensor, sem: Tensor, groups: List[Tensor],
+                         gather: Callable[[Tensor], Tensor]) -> List[Tensor]:
+        # In-batch negatives of the global batch: this process's rows are
+        # the anchors, every process's rows the candidates (each counted as
+        # often as it occurs), so the data-parallel mean over processes is
+        # the one-process loss of the global batch.
+        everyone = [gather(index) for index in groups]
+        union = torch.cat(everyone).unique()
+        key = self._project(sem[union], z)
+        losses = []
+        for index, global_index in zip(groups, everyone):
+            uniq, count = index.unique(return_counts=True)
+            cand, cand_count = global_index.unique(return_counts=True)
+            losses.append(
+                info_nce(z[uniq], key[torch.searchsorted(union, cand)],
+                         torch.searchsorted(cand, uniq), self.temperature,
+                         count, cand_count))
         return losses
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ Term names used across the library (each weighed by the trainer's
 * :obj:`"align"`: RLMRec-Con's or RLMRec-Gen's alignment term.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -51,6 +51,11 @@ class TrainBatch:
             step (masks, graph sampling).
         step (int, optional): The batch index within the epoch.
             (default: :obj:`0`)
+        gather (Callable, optional): Under data-parallel training, where
+            :obj:`user`, :obj:`pos` and :obj:`neg` are this process's share
+            of the global batch: concatenates a 1-D index tensor over all
+            processes, so that in-batch candidates are the global batch's
+            (:meth:`candidates`). (default: :obj:`None`: one process)
     """
     user: Tensor
     pos: Tensor
@@ -58,6 +63,13 @@ class TrainBatch:
     data: Optional[HeteroData] = None
     generator: Optional[torch.Generator] = None
     step: int = 0
+    gather: Optional[Callable[[Tensor], Tensor]] = None
+
+    def candidates(self, index: Tensor) -> Tensor:
+        r"""The global batch's version of :obj:`index` (a node index of this
+        batch): the concatenation over all processes under data-parallel
+        training, :obj:`index` itself otherwise."""
+        return index if self.gather is None else self.gather(index)
 
     @property
     def sem_dict(self) -> TensorDict:

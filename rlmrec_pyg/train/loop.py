@@ -2,17 +2,20 @@ r"""One training epoch of RLMRec's official loop (``trainer.py``): the
 model's named loss terms, weighed and summed, one Adam step per batch of
 BPR triples."""
 import math
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.nn import Module
 from torch.optim import Optimizer
 from torch_geometric.data import HeteroData
 from tqdm import tqdm
 
 from rlmrec_pyg.data import BPRSampler
 from rlmrec_pyg.nn import Recommender, TrainBatch
+from rlmrec_pyg.nn.objective import LossTerms
 from rlmrec_pyg.nn.recommender import REG_MODES
+from rlmrec_pyg.train import distributed as dist
 
 #: Weights of terms whose weight is fixed by their definition.
 DEFAULT_LOSS_WEIGHTS: Dict[str, float] = {'rec': 1.0, 'reg': 1e-6}
@@ -83,11 +86,26 @@ def train_step(model: Recommender, batch: TrainBatch,
     return weighted_sum(terms, weights), terms
 
 
+class LossTermsModule(Module):
+    r"""A :class:`~rlmrec_pyg.nn.Recommender` whose :meth:`forward` is its
+    :meth:`~rlmrec_pyg.nn.Recommender.loss_terms`: what
+    :class:`~torch.nn.parallel.DistributedDataParallel` wraps, so that a
+    training step runs through DDP's forward and its gradients are
+    all-reduced in the backward pass."""
+    def __init__(self, model: Recommender) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: TrainBatch, reg: str = 'all') -> LossTerms:
+        return self.model.loss_terms(batch, reg)
+
+
 def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
                 sampler: BPRSampler, batch_size: int = 4096,
                 weights: Optional[Mapping[str, float]] = None,
                 reg: str = 'all', generator: Optional[torch.Generator] = None,
-                progress_bar: bool = False) -> Dict[str, float]:
+                progress_bar: bool = False,
+                ddp_module: Optional[Module] = None) -> Dict[str, float]:
     r"""Trains for one epoch: one fresh :math:`(u, i^+, i^-)` triple per
     training interaction (negatives redrawn every epoch by
     :obj:`sampler`), in shuffled batches of :obj:`batch_size` (the last one
@@ -98,6 +116,21 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
     number of batches, so that the mean loss stays
     :math:`\sum_t w_t \bar{\mathcal{L}}_t`); a non-finite loss raises a
     :class:`FloatingPointError` naming the step.
+
+    Data-parallel (a :mod:`torch.distributed` group of :math:`W`
+    processes, :obj:`ddp_module` the
+    :class:`~torch.nn.parallel.DistributedDataParallel` of a
+    :class:`LossTermsModule` around :obj:`model`): every process draws the
+    same triples (same :obj:`generator` seed) and takes its contiguous
+    share :math:`\mathcal{B}_r` of every batch :math:`\mathcal{B}`
+    (:func:`~rlmrec_pyg.train.distributed.share`; a batch of fewer rows
+    than processes is taken whole by each); its loss is scaled by
+    :math:`W |\mathcal{B}_r| / |\mathcal{B}|`, so that DDP's gradient
+    average equals the one-process gradient of the whole batch for terms
+    that are means over the batch rows (BPR, SSL and alignment terms) and
+    for :obj:`"reg"`; in-batch candidates come from the whole batch
+    (:attr:`~rlmrec_pyg.nn.TrainBatch.gather`). The returned means are
+    the whole batch's, equal on every process.
 
     Args:
         model (Recommender): ID embeddings and encoder.
@@ -113,6 +146,9 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
             sampled graphs. (default: :obj:`None`)
         progress_bar (bool, optional): Show a :obj:`tqdm` bar.
             (default: :obj:`False`)
+        ddp_module (torch.nn.Module, optional): The DDP-wrapped
+            :class:`LossTermsModule` of :obj:`model` under data-parallel
+            training. (default: :obj:`None`)
     """
     if reg not in REG_MODES:
         raise ValueError(f"Unknown 'reg' '{reg}' (choose from "
@@ -122,23 +158,43 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
     weights = loss_weights(weights)
     model.train()
     device = next(model.parameters()).device
+    world = dist.world_size()
+    if world > 1 and ddp_module is None:
+        raise ValueError("'train_epoch' runs in a process group of "
+                         f"{world} processes but got no 'ddp_module' (the "
+                         "DistributedDataParallel of a LossTermsModule)")
     user, pos, neg = sampler.sample(generator=generator)
     sums: Dict[str, Tensor] = {}
     starts = range(0, user.numel(), batch_size)
     bar = tqdm(starts, disable=not progress_bar, leave=False)
     for step, start in enumerate(bar):
-        end = start + batch_size
+        end = min(start + batch_size, user.numel())
         optimizer.zero_grad()
+        scale: Optional[float] = None
+        gather: Optional[Callable[[Tensor], Tensor]] = None
+        if world > 1 and end - start >= world:  # this process's share
+            lo, hi = dist.share(end - start)
+            scale = world * (hi - lo) / (end - start)
+            start, end, gather = start + lo, start + hi, dist.all_gather_cat
+        elif world > 1:  # fewer rows than processes: all take them all
+            scale = 1.0
         batch = TrainBatch(user[start:end].to(device),
                            pos[start:end].to(device),
-                           neg[start:end].to(device), data, generator, step)
-        loss, terms = train_step(model, batch, weights, reg)
-        loss.backward()
+                           neg[start:end].to(device), data, generator, step,
+                           gather)
+        if ddp_module is None:
+            loss, terms = train_step(model, batch, weights, reg)
+        else:
+            terms = ddp_module(batch, reg)
+            loss = weighted_sum(terms, weights)
+        (loss if scale is None else loss * scale).backward()
         optimizer.step()
         # One transfer per step: the loss and every term.
         values = torch.stack([loss.detach()] + [
             t.detach().reshape(()).to(loss.dtype) for t in terms.values()
         ]).double()
+        if scale is not None:  # the whole batch's values, on every process
+            values = dist.all_reduce_sum(values * scale) / world
         names = ('loss', *terms)
         for name, v in zip(names, values):
             sums[name] = v if name not in sums else sums[name] + v
