@@ -121,9 +121,12 @@ class ContrastiveAlignment(_Alignment):
         ``*_plus``; AutoCF's: users and positive items)."""
         z_dict, terms = loss_terms_of(self.encoder, x_dict, edge_index_dict,
                                       batch)
+        # `gather` only under data-parallel training (an override written
+        # for the three-argument form keeps working on one process).
+        extra = {} if batch.gather is None else dict(gather=batch.gather)
         terms['align'] = self.alignment_loss(z_dict, batch.sem_dict,
                                              self.alignment_index(batch),
-                                             batch.gather)
+                                             **extra)
         return z_dict, terms
 
     def alignment_loss(self, z_dict: Dict[NodeType, Tensor],
