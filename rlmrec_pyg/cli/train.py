@@ -5,12 +5,13 @@ config."""
 import functools
 import logging
 import os.path as osp
+import shutil
 from typing import Any, Dict
 
 import hydra
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch_geometric import seed_everything
 from torch_geometric.data import HeteroData
 
@@ -19,6 +20,7 @@ from rlmrec_pyg.cli.studies import (check_study_options, prepare_data,
                                     pretrain_then_finetune)
 from rlmrec_pyg.io import json_save
 from rlmrec_pyg.nn import NodeEmbedding, Recommender
+from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.train.checkpoint import load_checkpoint, load_pretrained
 from rlmrec_pyg.train.trainer import Trainer
 
@@ -27,8 +29,9 @@ log = logging.getLogger(__name__)
 
 def _device(name: str) -> torch.device:
     if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(name)
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    # Under torchrun a CUDA process takes the GPU of its LOCAL_RANK.
+    return torch.device(dist.local_device(name))
 
 
 def build_encoder(cfg: DictConfig, data: HeteroData) -> torch.nn.Module:
@@ -82,15 +85,45 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
     trains, writes :obj:`metrics.json`, :obj:`best.pt` and
     :obj:`history.csv` into :obj:`cfg.output_dir` and returns the flat
     metrics (:obj:`"val/recall@20"`, :obj:`"test/ndcg@20"`, ...,
-    :obj:`"best_epoch"`)."""
+    :obj:`"best_epoch"`).
+
+    Under ``torchrun`` (several processes) the run trains data-parallel
+    (:class:`~rlmrec_pyg.train.Trainer`): the process group is started
+    here (gloo on CPU, NCCL on CUDA), every process uses rank 0's run
+    folder, and only rank 0 writes into it and logs below warnings."""
     if cfg.get('pretrain') and cfg.pretrain.enabled:
         check_study_options(cfg)
         return pretrain_then_finetune(cfg, run)
     trainer = check_run_config(cfg)
+    started = dist.init_from_env(str(_device(cfg.device)))
+    own_dir = cfg.output_dir
+    try:
+        if dist.is_distributed():
+            with open_dict(cfg):
+                cfg.output_dir = dist.broadcast_object(cfg.output_dir)
+            trainer = Trainer(**trainer_kwargs(cfg))  # rank 0's files
+            if not dist.is_main_process():
+                logging.getLogger().setLevel(logging.WARNING)
+        return _train(cfg, trainer)
+    finally:
+        if started:
+            dist.destroy()
+            if own_dir != cfg.output_dir:  # a rank > 0's own Hydra files
+                shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     seed_everything(cfg.seed)
+    # Data-parallel: rank 0 downloads, processes and encodes first (the
+    # files are shared); the others then read what it wrote.
+    first = dist.is_main_process()
+    if not first:
+        dist.barrier()
     dataset = instantiate(cfg.dataset)
     data = dataset if isinstance(dataset, HeteroData) else dataset[0]
     data = prepare_data(data, cfg, align=bool(cfg.get('alignment')))
+    if first:
+        dist.barrier()
     device = _device(cfg.device)
     data = data.to(device)
     sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
@@ -104,7 +137,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         load_pretrained(cfg.init_from, model.embedding, model.encoder)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     result = trainer.fit(model, data, optimizer, resume=bool(cfg.resume))
-    json_save(result, osp.join(cfg.output_dir, 'metrics.json'))
+    if dist.is_main_process():
+        json_save(result, osp.join(cfg.output_dir, 'metrics.json'))
     flat: Dict[str, Any] = {
         f'{split}/{key}': value
         for split in ('val', 'test')

@@ -119,6 +119,12 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
+def destroy() -> None:
+    r"""Ends the default process group (nothing when there is none)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     r"""Waits for every process (nothing when not distributed)."""
     if is_distributed():

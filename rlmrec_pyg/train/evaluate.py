@@ -1,6 +1,6 @@
 r"""All-rank top-:math:`K` evaluation (official ``trainer/metrics.py`` and
 ``AllRankTstData``)."""
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -13,6 +13,7 @@ from torch_geometric.metrics import (
 
 from rlmrec_pyg.data.graph import check_finite_rows
 from rlmrec_pyg.nn import Recommender
+from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.typing import EDGE, ITEM, TEST_INDEX, USER, VAL_INDEX
 
 SPLITS = {'val': VAL_INDEX, 'test': TEST_INDEX}
@@ -69,7 +70,9 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
                  ks: Iterable[int] = (5, 10, 20),
                  batch_size: int = 1024,
                  item_batch_size: Optional[int] = None,
-                 users: Optional[Tensor] = None) -> Dict[str, float]:
+                 users: Optional[Tensor] = None,
+                 all_reduce: Optional[Callable[[Tensor], Tensor]] = None
+                 ) -> Dict[str, float]:
     r"""Returns Recall@:math:`K` and NDCG@:math:`K` of full-rank dot-product
     recommendation, averaged over the users with at least one interaction
     in :obj:`eval_index` (users without ground truth are excluded):
@@ -106,6 +109,10 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
         users (torch.Tensor, optional): Evaluate these users only (those of
             them with ground truth), *e.g.*, a sample or one process's
             share. (default: :obj:`None`)
+        all_reduce (Callable, optional): Sums a tensor over processes: each
+            process ranks its share of :obj:`users`, and the metric sums
+            and user counts are summed before the means are taken
+            (data-parallel evaluation). (default: :obj:`None`)
     """
     ks = _check_ks(ks)
     for name, size in (('batch_size', batch_size),
@@ -167,6 +174,13 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
         label = torch.stack([row[keep], eval_index[1, lo:hi][keep]])
         metrics.update(pred, label)
         local[batch] = -1
+    if all_reduce is not None:
+        parts = list(metrics.values())
+        accum = all_reduce(torch.stack([m.accum.double() for m in parts]))
+        total = all_reduce(torch.stack([m.total for m in parts]))
+        for m, a, t in zip(parts, accum, total):
+            m.accum.copy_(a)
+            m.total.copy_(t)
     out = metrics.compute()
     result: Dict[str, float] = {}
     for k in ks:
@@ -183,7 +197,7 @@ def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
              z_dict: Optional[Dict[str, Tensor]] = None,
              item_batch_size: Optional[int] = None,
              user_sample: Optional[int] = None,
-             seed: int = 0) -> Dict[str, float]:
+             seed: int = 0, distributed: bool = False) -> Dict[str, float]:
     r"""Evaluates a recommender on the validation or test interactions of
     :obj:`data` with :func:`rank_metrics`, as the official protocol: the
     embeddings are computed once (:obj:`model.eval()`, no edge dropout or
@@ -212,6 +226,10 @@ def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
         user_sample (int, optional): Rank a random sample of this many
             users with ground truth. (default: :obj:`None`)
         seed (int, optional): Seed of the user sample. (default: :obj:`0`)
+        distributed (bool, optional): In a :mod:`torch.distributed` group,
+            rank only this process's contiguous share of the users and sum
+            the metrics over processes (every process gets the same
+            result). (default: :obj:`False`)
     """
     if split not in SPLITS:
         raise ValueError(f"Unknown split '{split}' (choose from "
@@ -235,8 +253,15 @@ def evaluate(model: Recommender, data: HeteroData, split: str = 'test',
             gen = torch.Generator().manual_seed(seed)
             pick = torch.randperm(candidates.numel(), generator=gen)
             users = candidates[pick[:user_sample].to(candidates.device)]
+    reduce = None
+    if distributed and dist.is_distributed():
+        pool = eval_index[0].unique() if users is None else users
+        lo, hi = dist.share(pool.numel())
+        shard, reduce = pool[lo:hi], dist.all_reduce_sum
+    else:
+        shard = users
     out = rank_metrics(z_dict[USER], z_dict[ITEM], eval_index, exclude, ks,
-                       batch_size, item_batch_size, users)
+                       batch_size, item_batch_size, shard, reduce)
     if users is not None:
         out['sampled_users'] = float(users.numel())
     return out

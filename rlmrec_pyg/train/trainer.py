@@ -9,6 +9,7 @@ import time
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch_geometric.data import HeteroData
 from tqdm import tqdm
@@ -17,11 +18,12 @@ from rlmrec_pyg.data import BPRSampler
 from rlmrec_pyg.data.graph import check_semantic
 from rlmrec_pyg.nn import Recommender
 from rlmrec_pyg.nn.recommender import REG_MODES
+from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.train.checkpoint import load_checkpoint, save_checkpoint
 from rlmrec_pyg.train.evaluate import _check_ks, evaluate
 from rlmrec_pyg.train.history import CSVHistory
 from rlmrec_pyg.train.loop import loss_weights as loss_weights_of
-from rlmrec_pyg.train.loop import train_epoch
+from rlmrec_pyg.train.loop import LossTermsModule, train_epoch
 from rlmrec_pyg.typing import EDGE
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,16 @@ class Trainer:
     with a :class:`FloatingPointError` (a diverged model is never saved or
     evaluated), and non-finite :obj:`sem_emb` is refused before the first
     step.
+
+    In a :mod:`torch.distributed` group (*e.g.*, under ``torchrun``, see
+    :mod:`rlmrec_pyg.train.distributed`) the same call trains data-parallel:
+    the model is wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel`, every process
+    takes its share of every batch (:func:`~rlmrec_pyg.train.loop.
+    train_epoch`) and of the users to evaluate (the metric sums are
+    reduced, so every process takes the same early-stopping decision);
+    only rank 0 writes the checkpoint and the history, and every process
+    reads the checkpoint to resume.
 
     .. code-block:: python
 
@@ -94,6 +106,10 @@ class Trainer:
             stops at the first validation after it is spent (the result
             says :obj:`stopped_by="max_time"`; such a run has not converged
             by the official criterion). (default: :obj:`None`)
+        find_unused_parameters (bool, optional): Data-parallel only: let
+            :class:`~torch.nn.parallel.DistributedDataParallel` look for
+            parameters a step leaves unused (a model whose terms differ
+            between steps). (default: :obj:`False`)
     """
     def __init__(self, max_epochs: int = 3000, batch_size: int = 4096,
                  loss_weights: Optional[Mapping[str, float]] = None,
@@ -103,12 +119,14 @@ class Trainer:
                  checkpoint_path: Optional[str] = None,
                  history_path: Optional[str] = None, seed: int = 2023,
                  progress_bar: Optional[bool] = None,
-                 max_time: Optional[float] = None) -> None:
+                 max_time: Optional[float] = None,
+                 find_unused_parameters: bool = False) -> None:
         name = self.__class__.__name__
         if max_time is not None and not max_time > 0:
             raise ValueError(f"'max_time' must be positive seconds or None in "
                              f"'{name}' (got {max_time})")
         self.max_time = max_time
+        self.find_unused_parameters = bool(find_unused_parameters)
         for key, value in (('max_epochs', max_epochs),
                            ('batch_size', batch_size),
                            ('eval_every', eval_every), ('patience', patience),
@@ -134,7 +152,7 @@ class Trainer:
     def _evaluate(self, model: Recommender, data: HeteroData,
                   split: str) -> Dict[str, float]:
         return evaluate(model, data, split, self.ks, self.eval_batch_size,
-                        self.mask_val)
+                        self.mask_val, distributed=True)
 
     def fit(self, model: Recommender, data: HeteroData, optimizer: Optimizer,
             resume: bool = False) -> Dict[str, Any]:
@@ -176,18 +194,30 @@ class Trainer:
             best_weights = (ckpt['model'], ckpt['embedding'])
             resumed_after = int(state['epoch'])
             log.info(f"Resumed from '{path}' at epoch {state['epoch']}")
+        main = dist.is_main_process()
+        first = dist.broadcast_object(state['epoch'])
+        if first != state['epoch']:
+            raise RuntimeError(
+                f"Process {dist.rank()} starts after epoch {state['epoch']} "
+                f"but rank 0 after epoch {first}: every process must see "
+                f"the same 'checkpoint_path' ({path!r} here) to resume")
         history = (CSVHistory(self.history_path, resumed_after)
-                   if self.history_path is not None else None)
+                   if self.history_path is not None and main else None)
+        ddp = None
+        if dist.is_distributed():
+            ddp = DistributedDataParallel(
+                LossTermsModule(model),
+                find_unused_parameters=self.find_unused_parameters)
         t0 = time.perf_counter()
         stopped_by = 'max_epochs'
         epochs = range(state['epoch'] + 1, self.max_epochs)
-        bar = tqdm(epochs, disable=not self.progress_bar)
+        bar = tqdm(epochs, disable=not (self.progress_bar and main))
         try:
             for epoch in bar:
                 try:
                     stats = train_epoch(model, data, optimizer, sampler,
                                         self.batch_size, self.loss_weights,
-                                        self.reg, gen)
+                                        self.reg, gen, ddp_module=ddp)
                 except FloatingPointError as e:
                     raise FloatingPointError(
                         f"Epoch {epoch}: {e}. Training stopped; the best "
@@ -207,7 +237,7 @@ class Trainer:
                     best_weights = (
                         copy.deepcopy(model.encoder.state_dict()),
                         copy.deepcopy(model.embedding.state_dict()))
-                    if path is not None:
+                    if path is not None and main:
                         save_checkpoint(path, model=best_weights[0],
                                         embedding=best_weights[1],
                                         optimizer=optimizer.state_dict(),
@@ -228,8 +258,7 @@ class Trainer:
                 if state['counter'] >= self.patience:
                     stopped_by = 'patience'
                     break
-                if (self.max_time is not None
-                        and time.perf_counter() - t0 > self.max_time):
+                if self._out_of_time(t0):
                     stopped_by = 'max_time'
                     log.info(f'Stopping: max_time {self.max_time}s spent')
                     break
@@ -246,6 +275,13 @@ class Trainer:
         return dict(val=val, test=test, best_epoch=state['best_epoch'],
                     last_epoch=state['epoch'], seconds=seconds,
                     stopped_by=stopped_by)
+
+    def _out_of_time(self, t0: float) -> bool:
+        # Rank 0's clock decides for every process.
+        if self.max_time is None:
+            return False
+        spent = time.perf_counter() - t0 > self.max_time
+        return bool(dist.broadcast_object(spent))
 
     def _record(self, history: Optional[CSVHistory], bar: Any,
                 row: Dict[str, Any], val: Optional[Dict[str, float]],
