@@ -89,7 +89,11 @@ def test_every_group_has_its_files():
 def test_dataset_config(name, tmp_path):
     cfg = get_cfg([f'dataset={name}', f'paths.data_dir={tmp_path}'])
     check_targets(cfg.dataset)
-    if name in ('fake', 'clustered'):  # synthetic: built in memory
+    if name == 'synthetic':  # built in memory: a small one
+        data = instantiate(cfg.dataset, num_users=300, num_items=200,
+                           num_interactions=3000)
+        assert data['item'].sem_emb.shape == (200, cfg.dataset.sem_channels)
+    elif name in ('fake', 'clustered'):  # synthetic: built in memory
         data = instantiate(cfg.dataset)
         assert data['user'].num_nodes == cfg.dataset.num_users
     elif name == 'csv':
