@@ -147,6 +147,8 @@ def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     flat.update(best_epoch=result['best_epoch'],
                 last_epoch=result['last_epoch'], seconds=result['seconds'],
                 stopped_by=result['stopped_by'])
+    if 'protocol' in result:  # sampled training: not the paper's protocol
+        flat['protocol'] = result['protocol']
     log.info(f'Result: {flat}')
     return flat
 

@@ -127,7 +127,11 @@ class Recommender(Module):
     def loss_terms(self, batch: TrainBatch, reg: str = 'all') -> LossTerms:
         r"""Returns the unweighted, named loss terms of one batch of
         triples: the encoder's (:obj:`"rec"`, its own), :obj:`"reg"` and
-        the terms of drawing the step's graph (AutoCF).
+        the terms of drawing the step's graph (AutoCF). When
+        :obj:`batch.data` is a sampled subgraph (its node types carry the
+        global ids :obj:`n_id`, as PyG's loaders give them), the encoder
+        runs on the subgraph with its nodes' ID embedding rows, and the
+        triples are subgraph-local.
 
         Args:
             batch (TrainBatch): The triples and their context.
@@ -137,6 +141,9 @@ class Recommender(Module):
         if batch.data is None:
             raise ValueError("'batch.data' must hold the graph")
         x_dict = self.embedding()
+        if all('n_id' in batch.data[nt] for nt in x_dict):
+            # A sampled subgraph: its nodes' rows, by global id.
+            x_dict = {nt: x[batch.data[nt].n_id] for nt, x in x_dict.items()}
         graph, extra = training_graph_of(self.encoder, x_dict,
                                          batch.data.edge_index_dict, batch)
         _, terms = loss_terms_of(self.encoder, x_dict, graph, batch)

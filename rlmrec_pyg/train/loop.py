@@ -100,6 +100,14 @@ class LossTermsModule(Module):
         return self.model.loss_terms(batch, reg)
 
 
+def step_values(loss: Tensor, terms: LossTerms) -> Tensor:
+    r"""The loss and every term of a step as one float64 vector (one
+    transfer per step), detached."""
+    return torch.stack([loss.detach()] + [
+        t.detach().reshape(()).to(loss.dtype) for t in terms.values()
+    ]).double()
+
+
 def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
                 sampler: BPRSampler, batch_size: int = 4096,
                 weights: Optional[Mapping[str, float]] = None,
@@ -189,10 +197,7 @@ def train_epoch(model: Recommender, data: HeteroData, optimizer: Optimizer,
             loss = weighted_sum(terms, weights)
         (loss if scale is None else loss * scale).backward()
         optimizer.step()
-        # One transfer per step: the loss and every term.
-        values = torch.stack([loss.detach()] + [
-            t.detach().reshape(()).to(loss.dtype) for t in terms.values()
-        ]).double()
+        values = step_values(loss, terms)
         if scale is not None:  # the whole batch's values, on every process
             values = dist.all_reduce_sum(values * scale) / world
         names = ('loss', *terms)

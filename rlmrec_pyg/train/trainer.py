@@ -6,7 +6,7 @@ import logging
 import os.path as osp
 import sys
 import time
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -24,6 +24,8 @@ from rlmrec_pyg.train.evaluate import _check_ks, evaluate
 from rlmrec_pyg.train.history import CSVHistory
 from rlmrec_pyg.train.loop import loss_weights as loss_weights_of
 from rlmrec_pyg.train.loop import LossTermsModule, train_epoch
+from rlmrec_pyg.train.sampled import (PROTOCOL, check_num_neighbors,
+                                      train_epoch_sampled)
 from rlmrec_pyg.typing import EDGE
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,12 @@ class Trainer:
             :class:`~torch.nn.parallel.DistributedDataParallel` look for
             parameters a step leaves unused (a model whose terms differ
             between steps). (default: :obj:`False`)
+        num_neighbors (List[int], optional): Train on sampled subgraphs
+            with these fan-outs per layer
+            (:func:`~rlmrec_pyg.train.sampled.train_epoch_sampled`; not
+            the paper's protocol: the result says so in
+            :obj:`"protocol"`); :obj:`None` trains on the whole graph.
+            (default: :obj:`None`)
     """
     def __init__(self, max_epochs: int = 3000, batch_size: int = 4096,
                  loss_weights: Optional[Mapping[str, float]] = None,
@@ -120,13 +128,16 @@ class Trainer:
                  history_path: Optional[str] = None, seed: int = 2023,
                  progress_bar: Optional[bool] = None,
                  max_time: Optional[float] = None,
-                 find_unused_parameters: bool = False) -> None:
+                 find_unused_parameters: bool = False,
+                 num_neighbors: Optional[Sequence[int]] = None) -> None:
         name = self.__class__.__name__
         if max_time is not None and not max_time > 0:
             raise ValueError(f"'max_time' must be positive seconds or None in "
                              f"'{name}' (got {max_time})")
         self.max_time = max_time
         self.find_unused_parameters = bool(find_unused_parameters)
+        self.num_neighbors = (None if num_neighbors is None else
+                              check_num_neighbors(num_neighbors))
         for key, value in (('max_epochs', max_epochs),
                            ('batch_size', batch_size),
                            ('eval_every', eval_every), ('patience', patience),
@@ -215,9 +226,8 @@ class Trainer:
         try:
             for epoch in bar:
                 try:
-                    stats = train_epoch(model, data, optimizer, sampler,
-                                        self.batch_size, self.loss_weights,
-                                        self.reg, gen, ddp_module=ddp)
+                    stats = self._train_epoch(model, data, optimizer,
+                                              sampler, gen, ddp)
                 except FloatingPointError as e:
                     raise FloatingPointError(
                         f"Epoch {epoch}: {e}. Training stopped; the best "
@@ -272,9 +282,27 @@ class Trainer:
         val = self._evaluate(model, data, 'val')
         test = self._evaluate(model, data, 'test')
         log.info(f"Best epoch {state['best_epoch']}, test {test}")
-        return dict(val=val, test=test, best_epoch=state['best_epoch'],
-                    last_epoch=state['epoch'], seconds=seconds,
-                    stopped_by=stopped_by)
+        result = dict(val=val, test=test, best_epoch=state['best_epoch'],
+                      last_epoch=state['epoch'], seconds=seconds,
+                      stopped_by=stopped_by)
+        if self.num_neighbors is not None:
+            result['protocol'] = (f'{PROTOCOL}, num_neighbors='
+                                  f'{self.num_neighbors}')
+        return result
+
+    def _train_epoch(self, model: Recommender, data: HeteroData,
+                     optimizer: Optimizer, sampler: BPRSampler,
+                     gen: torch.Generator,
+                     ddp: Optional[DistributedDataParallel]
+                     ) -> Dict[str, float]:
+        if self.num_neighbors is None:
+            return train_epoch(model, data, optimizer, sampler,
+                               self.batch_size, self.loss_weights, self.reg,
+                               gen, ddp_module=ddp)
+        return train_epoch_sampled(model, data, optimizer,
+                                   self.num_neighbors, self.batch_size,
+                                   self.loss_weights, self.reg, gen,
+                                   ddp_module=ddp)
 
     def _out_of_time(self, t0: float) -> bool:
         # Rank 0's clock decides for every process.
