@@ -174,11 +174,23 @@ def test_bench_engine_smoke(tmp_path):
         assert 0 <= row['test_recall20'] <= 1
 
 
+def test_bench_scaling_smoke(tmp_path):
+    # Catches: a case that no longer trains at some size (each runs in its
+    # own process), a missing peak RSS or slope.
+    result = smoke('bench_scaling', tmp_path)
+    check_cases(result, [f'{c}@{n}' for c in ('lightgcn_con', 'sage_con')
+                         for n in (2000, 4000)])
+    for case, by_size in result['rows'].items():
+        for row in by_size.values():
+            assert row['peak_rss_mb'] > 0 and row['eval_s'] >= 0, case
+        assert all(math.isfinite(v) for v in result['slopes'][case].values())
+
+
 def test_bench_scripts_all_smoked():
     # Every bench_*.py is covered by one of the smoke tests above.
     covered = {'bench_ssl_backbones', 'bench_alignment', 'bench_engine',
                'bench_alignment_step', 'bench_nce', 'bench_projector_bf16',
-               'bench_sampler', 'bench_alignment_floor'}
+               'bench_sampler', 'bench_alignment_floor', 'bench_scaling'}
     assert set(MODULES) == covered
 
 

@@ -16,8 +16,10 @@ from rlmrec_pyg.nn.alignment_base import (
     _check_channels,
     _encoder_repr,
     _Projector,
+    take_rows,
 )
 from rlmrec_pyg.nn.functional import info_nce
+from rlmrec_pyg.nn.memory import ScoreMatrixTooLarge
 from rlmrec_pyg.nn.objective import LossTerms, TrainBatch, loss_terms_of
 
 
@@ -153,7 +155,20 @@ class ContrastiveAlignment(_Alignment):
         losses: List[Tensor] = []
         for nt, groups in _as_groups(index_dict, self).items():
             z, sem = self._rows(nt, z_dict, sem_dict)
-            losses.extend(self._group_losses(nt, z, sem, groups, gather))
+            try:
+                losses.extend(self._group_losses(nt, z, sem, groups, gather))
+            except ScoreMatrixTooLarge as e:
+                if self.negatives_of(nt) == 'all':
+                    advice = (f"use in-batch negatives for '{nt}' "
+                              f"(negatives={{'{nt}': 'in_batch', ...}}; "
+                              f"config: alignment.module.negatives."
+                              f"{nt}=in_batch), whose cost does not grow "
+                              f"with the catalogue (not the paper's "
+                              f"setting)")
+                else:
+                    advice = 'use a smaller trainer.batch_size'
+                raise e.explained(f"RLMRec-Con's '{nt}' term needs a",
+                                  advice) from None
         return torch.stack(losses).sum()
 
     def _project(self, sem: Tensor, like: Tensor) -> Tensor:
@@ -170,7 +185,7 @@ class ContrastiveAlignment(_Alignment):
         # Repeated nodes of a group are computed once, weighted by their
         # count (an exact rewrite of the loss with duplicates, see info_nce).
         if self.negatives_of(nt) == 'all':
-            key = self._project(sem, z)  # [num_nodes, out_channels]
+            key = self._project(take_rows(sem, None, z), z)  # [N, out]
             losses = []
             for index in groups:
                 uniq, count = index.unique(return_counts=True)
@@ -180,7 +195,7 @@ class ContrastiveAlignment(_Alignment):
         if gather is not None:
             return self._gathered_losses(z, sem, groups, gather)
         union = torch.cat(groups).unique()
-        key = self._project(sem[union], z)  # [num_unique, out_channels]
+        key = self._project(take_rows(sem, union, z), z)  # [unique, out]
         losses = []
         for index in groups:
             uniq, count = index.unique(return_counts=True)
@@ -198,7 +213,7 @@ class ContrastiveAlignment(_Alignment):
         # the one-process loss of the global batch.
         everyone = [gather(index) for index in groups]
         union = torch.cat(everyone).unique()
-        key = self._project(sem[union], z)
+        key = self._project(take_rows(sem, union, z), z)
         losses = []
         for index, global_index in zip(groups, everyone):
             uniq, count = index.unique(return_counts=True)
@@ -435,14 +450,23 @@ class MaskedGenerativeAlignment(_Alignment):
             z, sem = self._rows(nt, z_dict, sem_dict)
             index = torch.cat(groups)
             rows.append(z[index])
-            sems.append(sem[index])
+            sems.append(take_rows(sem, index, z))
         with self._autocast(rows[0]):
             pred = self.projector(torch.cat(rows))  # [num_masked, sem_chan.]
             sem = torch.cat(sems)
             if self.reconstruction == 'cosine':
                 loss = -F.cosine_similarity(pred, sem, dim=-1).mean()
             else:
-                loss = info_nce(pred, sem, None, self.temperature)
+                try:
+                    loss = info_nce(pred, sem, None, self.temperature)
+                except ScoreMatrixTooLarge as e:
+                    raise e.explained(
+                        f"RLMRec-Gen's loss over all {pred.size(0)} masked "
+                        f"nodes needs a",
+                        "cap the masked set (max_masked=K; config: "
+                        "alignment.module.max_masked=K, e.g. 16384), whose "
+                        "cost does not grow with the catalogue (not the "
+                        "paper's setting)") from None
         return loss.to(rows[0].dtype)
 
     def __repr__(self) -> str:

@@ -201,7 +201,17 @@ class _Alignment(Objective):
             raise ValueError(f"Expected 'sem_emb' for node type '{nt}' of "
                              f"shape {[z.size(0), self.sem_channels]} in "
                              f"'{name}' (got {list(sem.size())})")
-        return [z, sem.to(z.dtype)]
+        return [z, sem]
+
+
+def take_rows(sem: Tensor, index: Optional[Tensor], like: Tensor) -> Tensor:
+    r"""The rows :obj:`index` of :obj:`sem` (all if :obj:`None`) on
+    :obj:`like`'s device and in its dtype: only the rows a step uses are
+    converted and moved, so :obj:`sem_emb` may stay in half precision (or
+    memory-mapped) on the host."""
+    if index is not None:
+        sem = sem[index.to(sem.device)]
+    return sem.to(like.device, like.dtype)
 
 
 def _as_groups(index_dict: Dict[NodeType, IndexGroups], owner: Module,

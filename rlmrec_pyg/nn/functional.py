@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rlmrec_pyg.nn.memory import check_score_matrix
+
 
 def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
     r"""The Bayesian Personalized Ranking loss, averaged over the batch:
@@ -109,7 +111,9 @@ def logsumexp_scores(query: Tensor, key: Tensor,
     the cost is memory, not the :math:`d`-wide products). Otherwise (GPU,
     autocast, wide rows such as semantic vectors, where recomputing the
     products costs more than it saves) it is :func:`torch.logsumexp` of the
-    full matrix.
+    full matrix, refused with a
+    :class:`~rlmrec_pyg.nn.memory.ScoreMatrixTooLarge` when it would not
+    fit.
 
     Args:
         query (torch.Tensor): :obj:`[n, d]`.
@@ -127,6 +131,9 @@ def logsumexp_scores(query: Tensor, key: Tensor,
             and query.dtype == key.dtype
             and (bias is None or not bias.requires_grad)):
         return _BlockLogSumExp.apply(query, key, bias, block)
+    check_score_matrix(query.size(0), key.size(0),
+                       torch.promote_types(query.dtype, key.dtype),
+                       query.device)
     scores = query @ key.t()
     if bias is not None:
         scores = scores + bias

@@ -79,3 +79,15 @@ def test_resume_under_torchrun(tmp_path):
     assert [int(r['epoch']) for r in rows] == [0, 1, 2, 3]
     log = (run_dir / 'train.log').read_text()
     assert 'Resumed from' in log
+
+
+def test_sampled_training_under_torchrun(tmp_path):
+    run_dir = tmp_path / 'run'
+    train(tmp_path, run_dir, 'model=graphsage', 'trainer.max_epochs=2',
+          'trainer.num_neighbors=[5,5]', 'trainer.reg=batch',
+          launcher=torchrun())
+    metrics = json.loads((run_dir / 'metrics.json').read_text())
+    assert metrics['protocol'].startswith('sampled (LinkNeighborLoader')
+    rows = history(run_dir)
+    assert [int(r['epoch']) for r in rows] == [0, 1]
+    assert float(rows[1]['rec']) < float(rows[0]['rec'])

@@ -1,0 +1,183 @@
+r"""Seconds per epoch, seconds per evaluation and peak memory against the
+number of interactions, on seeded synthetic catalogues
+(:func:`rlmrec_pyg.data.synthetic.synthetic_catalogue`), and the log-log
+slopes of time and memory against interactions.
+
+Every (size, case) runs in a fresh process, so its peak RSS is its own.
+Cases: :obj:`lightgcn` (full graph, large batch), :obj:`lightgcn_con`
+(plus RLMRec-Con with in-batch negatives), :obj:`sage` (a ``to_hetero``
+GraphSAGE on sampled subgraphs, :class:`~torch_geometric.loader.
+LinkNeighborLoader`) and :obj:`sage_con`. The evaluation ranks a seeded
+sample of :obj:`--eval-users` users against every item in item chunks
+(:func:`rlmrec_pyg.train.evaluate`).
+
+.. code-block:: bash
+
+    python -m benchmarks.bench_scaling --interactions 100000 1000000 10000000
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import resource
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import torch
+from torch_geometric.nn import GraphSAGE, to_hetero
+
+from benchmarks.common import add_common_args, clock, since, write_result
+from rlmrec_pyg.data import BPRSampler
+from rlmrec_pyg.data.synthetic import synthetic_catalogue
+from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN, Recommender
+from rlmrec_pyg.train import evaluate
+from rlmrec_pyg.train.loop import loss_weights, train_epoch
+from rlmrec_pyg.train.sampled import train_epoch_sampled
+from rlmrec_pyg.typing import EDGE, ITEM
+
+CASES = ('lightgcn', 'lightgcn_con', 'sage', 'sage_con')
+
+
+def catalogue(num_interactions: int, sem_channels: int):
+    r"""Users and items in a fixed ratio to the interactions (20 and 40
+    interactions per user and per item on average)."""
+    return synthetic_catalogue(max(num_interactions // 20, 100),
+                               max(num_interactions // 40, 50),
+                               num_interactions, sem_channels=sem_channels,
+                               sem_dtype=torch.float16, seed=0)
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(args: argparse.Namespace) -> Dict[str, float]:
+    torch.manual_seed(0)
+    start = clock()
+    data = catalogue(args.size, args.sem_channels)
+    out = dict(generate_s=since(start)[0],
+               users=data['user'].num_nodes, items=data[ITEM].num_nodes,
+               train=data[EDGE].edge_index.size(1))
+    sage = args.case.startswith('sage')
+    if sage:
+        encoder = to_hetero(GraphSAGE(-1, args.dim, 2), data.metadata())
+    else:
+        encoder = LightGCN(args.dim, num_layers=3)
+    weights = {}
+    if args.case.endswith('_con'):
+        encoder = ContrastiveAlignment(encoder, negatives='in_batch')
+        weights = {'align': 0.1}
+    model = Recommender(encoder, data, embedding_dim=args.dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    start = clock()
+    if sage:
+        train_epoch_sampled(model, data, optimizer, args.num_neighbors,
+                            args.sampled_batch, loss_weights(weights),
+                            'batch', gen)
+    else:
+        sampler = BPRSampler(data[EDGE].edge_index, data[ITEM].num_nodes)
+        train_epoch(model, data, optimizer, sampler, args.batch,
+                    loss_weights(weights), 'batch', gen)
+    out['epoch_s'], out['epoch_cpu_s'] = since(start)
+    start = clock()
+    evaluate(model, data, 'test', ks=[20], item_batch_size=args.item_chunk,
+             user_sample=args.eval_users, seed=0)
+    out['eval_s'] = since(start)[0]
+    out['peak_rss_mb'] = peak_rss_mb()
+    return out
+
+
+def slope(xs: List[float], ys: List[float]) -> Optional[float]:
+    r"""Least-squares slope of :math:`\log y` against :math:`\log x`."""
+    if len(xs) < 2:
+        return None
+    lx = [math.log(x) for x in xs]
+    ly = [math.log(max(y, 1e-9)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    den = sum((a - mx)**2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--interactions', type=float, nargs='+',
+                        default=[1e5, 1e6, 1e7])
+    parser.add_argument('--cases', nargs='+', default=list(CASES),
+                        choices=CASES)
+    parser.add_argument('--dim', type=int, default=64)
+    parser.add_argument('--sem-channels', type=int, default=64)
+    parser.add_argument('--batch', type=int, default=65536,
+                        help='triples per full-graph step')
+    parser.add_argument('--sampled-batch', type=int, default=8192,
+                        help='interactions per sampled step')
+    parser.add_argument('--num-neighbors', type=int, nargs='+',
+                        default=[10, 5])
+    parser.add_argument('--eval-users', type=int, default=10000)
+    parser.add_argument('--item-chunk', type=int, default=65536)
+    parser.add_argument('--child', nargs=2, metavar=('SIZE', 'CASE'),
+                        help=argparse.SUPPRESS)
+    args = add_common_args(parser).parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.child:
+        args.size, args.case = int(float(args.child[0])), args.child[1]
+        print(json.dumps(child(args)))
+        return {}
+    if args.smoke:
+        args.interactions = [2e3, 4e3]
+        args.cases = [c for c in args.cases if c.endswith('_con')]
+        args.batch, args.sampled_batch = 512, 256
+        args.eval_users, args.item_chunk, args.dim = 50, 40, 16
+    settings = ['--dim', str(args.dim), '--sem-channels',
+                str(args.sem_channels), '--batch', str(args.batch),
+                '--sampled-batch', str(args.sampled_batch), '--eval-users',
+                str(args.eval_users), '--item-chunk', str(args.item_chunk),
+                '--threads', str(args.threads), '--num-neighbors',
+                *map(str, args.num_neighbors)]
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [root] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    rows: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for case in args.cases:
+        rows[case] = {}
+        for size in args.interactions:
+            size = int(size)
+            cmd = [sys.executable, '-m', 'benchmarks.bench_scaling',
+                   '--child', str(size), case, *settings]
+            t = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True,
+                                 cwd=root, env=env)
+            if out.returncode != 0:
+                raise RuntimeError(f'{case} at {size} interactions failed:\n'
+                                   f'{out.stderr[-2000:]}')
+            row = json.loads(out.stdout.strip().splitlines()[-1])
+            row['process_s'] = time.perf_counter() - t
+            rows[case][str(size)] = row
+            print(f"{case:13s} {size:>10d} interactions: epoch "
+                  f"{row['epoch_s']:.2f}s, eval {row['eval_s']:.2f}s, peak "
+                  f"RSS {row['peak_rss_mb']:.0f} MB (generate "
+                  f"{row['generate_s']:.1f}s)", flush=True)
+    slopes = {}
+    for case, by_size in rows.items():
+        sizes = [float(s) for s in by_size]
+        slopes[case] = {
+            key: slope(sizes, [by_size[s][key] for s in by_size])
+            for key in ('epoch_s', 'eval_s', 'peak_rss_mb')
+        }
+        print(f'{case:13s} log-log slopes vs interactions: ' + ', '.join(
+            f'{k} {v:.2f}' for k, v in slopes[case].items()
+            if v is not None))
+    cases = {f'{case}@{size}': {'wall_s': [row['epoch_s']],
+                                'cpu_s': [row['epoch_cpu_s']]}
+             for case, by_size in rows.items()
+             for size, row in by_size.items()}
+    return write_result(args.json, 'bench_scaling', vars(args), cases,
+                        rows=rows, slopes=slopes)
+
+
+if __name__ == '__main__':
+    main()
