@@ -52,10 +52,11 @@ MUTATIONS: List[Mutation] = [
     Mutation('align_term_dropped', A,
              "terms['align'] = self.alignment_loss(z_dict, batch.sem_dict,\n"
              "                                             self.alignment_"
-             "index(batch))",
+             "index(batch),\n"
+             "                                             **extra)",
              "terms['align'] = 0.0 * self.alignment_loss(\n"
              "            z_dict, batch.sem_dict, "
-             "self.alignment_index(batch))",
+             "self.alignment_index(batch), **extra)",
              WIRING),
     Mutation('align_weight_not_from_config', R,
              'return dict(kwargs, seed=cfg.seed,',
@@ -106,7 +107,9 @@ MUTATIONS: List[Mutation] = [
              'info_nce(z[uniq], key, uniq, 0.2, count)',
              ('tests/nn/test_alignment.py', )),
     Mutation('con_negatives_ignored', A,
-             "if self.negatives_of(nt) == 'all':", 'if False:',
+             "if self.negatives_of(nt) == 'all':\n"
+             "            key = self._project(",
+             "if False:\n            key = self._project(",
              ('tests/nn/test_alignment.py', )),
     Mutation('gen_temperature_ignored', A,
              'loss = info_nce(pred, sem, None, self.temperature)',

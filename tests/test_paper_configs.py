@@ -164,7 +164,8 @@ HIDDEN = {'gccf': 816}
 SHARED = dict(
     trainer=dict(max_epochs=3000, batch_size=4096, eval_every=3, patience=5,
                  ks=[5, 10, 20], eval_batch_size=1024, reg='all',
-                 mask_val=False),
+                 mask_val=False, find_unused_parameters=False,
+                 num_neighbors=None),  # one process, the whole graph
     optimizer=dict(lr=1e-3, weight_decay=0.0),  # torch.optim.Adam
     seed=2023,
     embedding_dim=32,
@@ -258,6 +259,7 @@ def expected_module(row):
     expected = dict(temperature=row.tau_a, **ALIGNMENTS[variant][1])
     if variant == 'generative':
         expected['mask_ratio'] = row.mask
+        expected['max_masked'] = None  # the paper masks floor(N * ratio)
     return expected
 
 
