@@ -192,36 +192,24 @@ class ContrastiveAlignment(_Alignment):
                 losses.append(
                     info_nce(z[uniq], key, uniq, self.temperature, count))
             return losses
-        if gather is not None:
-            return self._gathered_losses(z, sem, groups, gather)
-        union = torch.cat(groups).unique()
+        # In-batch: this process's rows are the anchors and the whole
+        # batch's rows the candidates (under data-parallel training `gather`
+        # collects every process's, so the mean over processes is the
+        # one-process loss of the global batch; alone, they are the same).
+        everyone = groups if gather is None else [gather(i) for i in groups]
+        union = torch.cat(everyone).unique()
         key = self._project(take_rows(sem, union, z), z)  # [unique, out]
         losses = []
-        for index in groups:
+        for index, candidates in zip(groups, everyone):
             uniq, count = index.unique(return_counts=True)
-            rows = torch.searchsorted(union, uniq)
-            losses.append(
-                info_nce(z[uniq], key[rows], None, self.temperature, count,
-                         count))
-        return losses
-
-    def _gathered_losses(self, z: Tensor, sem: Tensor, groups: List[Tensor],
-                         gather: Callable[[Tensor], Tensor]) -> List[Tensor]:
-        # In-batch negatives of the global batch: this process's rows are
-        # the anchors, every process's rows the candidates (each counted as
-        # often as it occurs), so the data-parallel mean over processes is
-        # the one-process loss of the global batch.
-        everyone = [gather(index) for index in groups]
-        union = torch.cat(everyone).unique()
-        key = self._project(take_rows(sem, union, z), z)
-        losses = []
-        for index, global_index in zip(groups, everyone):
-            uniq, count = index.unique(return_counts=True)
-            cand, cand_count = global_index.unique(return_counts=True)
+            if gather is None:
+                cand, cand_count, target = uniq, count, None
+            else:
+                cand, cand_count = candidates.unique(return_counts=True)
+                target = torch.searchsorted(cand, uniq)
             losses.append(
                 info_nce(z[uniq], key[torch.searchsorted(union, cand)],
-                         torch.searchsorted(cand, uniq), self.temperature,
-                         count, cand_count))
+                         target, self.temperature, count, cand_count))
         return losses
 
     def __repr__(self) -> str:
