@@ -27,6 +27,9 @@ def build(kind):
             negatives={'user': 'all', 'item': 'in_batch'})
     elif kind == 'lightgcn_con_in_batch':
         encoder = ContrastiveAlignment(LightGCN(8, num_layers=2))
+    elif kind == 'lightgcn_con_blocks':  # blocks across the shares' border
+        encoder = ContrastiveAlignment(LightGCN(8, num_layers=2),
+                                       max_candidates=9)
     elif kind == 'sgl':
         encoder = SGL(8, num_layers=2, edge_drop_rate=0.2)
     else:

@@ -260,6 +260,8 @@ def expected_module(row):
     if variant == 'generative':
         expected['mask_ratio'] = row.mask
         expected['max_masked'] = None  # the paper masks floor(N * ratio)
+    if variant == 'contrastive':
+        expected['max_candidates'] = None  # the paper's whole batch
     return expected
 
 

@@ -77,6 +77,17 @@ class ContrastiveAlignment(_Alignment):
         negatives (str or Dict[str, str], optional): :obj:`"in_batch"` or
             :obj:`"all"`, for every node type or per node type (unlisted types
             use :obj:`"in_batch"`). (default: :obj:`"in_batch"`)
+        max_candidates (int, optional): For in-batch negatives, the most
+            candidates an anchor is scored against: a larger group is cut,
+            in batch order, into blocks of :obj:`max_candidates` rows, and
+            each row's negatives are its block's rows (the group's loss is
+            the mean over all its rows, as without blocks). A step then
+            costs :math:`O(|\mathcal{B}| \cdot m)` for :math:`m` =
+            :obj:`max_candidates` instead of :math:`O(|\mathcal{B}|^2)`:
+            for large-batch training; not the paper's setting. Under
+            data-parallel training the blocks are those of the global
+            batch, as on one process. :obj:`None` keeps whole groups.
+            (default: :obj:`None`)
         bf16 (bool, optional): Run the projector in bfloat16 autocast (the
             similarity scores stay in float32). (default: :obj:`False`)
     """
@@ -85,9 +96,17 @@ class ContrastiveAlignment(_Alignment):
     def __init__(self, encoder: Module, sem_channels: int = -1,
                  out_channels: int = -1, temperature: float = 0.2,
                  negatives: Union[str, Dict[NodeType, str]] = 'in_batch',
-                 bf16: bool = False) -> None:
+                 bf16: bool = False,
+                 max_candidates: Optional[int] = None) -> None:
         super().__init__(encoder, sem_channels, out_channels, temperature,
                          bf16)
+        if max_candidates is not None and (
+                isinstance(max_candidates, bool)
+                or not isinstance(max_candidates, int) or max_candidates < 1):
+            raise ValueError(f"'max_candidates' must be a positive int or "
+                             f"None in '{self.__class__.__name__}' (got "
+                             f"{max_candidates!r})")
+        self.max_candidates = max_candidates
         if not isinstance(negatives, (str, dict)) and not hasattr(
                 negatives, 'items'):
             raise TypeError(f"'negatives' must be a str or a dict in "
@@ -166,7 +185,10 @@ class ContrastiveAlignment(_Alignment):
                               f"with the catalogue (not the paper's "
                               f"setting)")
                 else:
-                    advice = 'use a smaller trainer.batch_size'
+                    advice = (f"cap the in-batch candidates "
+                              f"(max_candidates=4096; config: alignment."
+                              f"module.max_candidates=4096) or use a "
+                              f"smaller trainer.batch_size")
                 raise e.explained(f"RLMRec-Con's '{nt}' term needs a",
                                   advice) from None
         return torch.stack(losses).sum()
@@ -201,23 +223,53 @@ class ContrastiveAlignment(_Alignment):
         key = self._project(take_rows(sem, union, z), z)  # [unique, out]
         losses = []
         for index, candidates in zip(groups, everyone):
-            uniq, count = index.unique(return_counts=True)
-            if gather is None:
-                cand, cand_count, target = uniq, count, None
-            else:
-                cand, cand_count = candidates.unique(return_counts=True)
-                target = torch.searchsorted(cand, uniq)
-            losses.append(
-                info_nce(z[uniq], key[torch.searchsorted(union, cand)],
-                         target, self.temperature, count, cand_count))
+            offset = (0 if gather is None or self.max_candidates is None
+                      else _offset(index, gather))
+            total = z.new_zeros(())
+            for anchors, cands in self._blocks(index, candidates, offset):
+                uniq, count = anchors.unique(return_counts=True)
+                if gather is None:  # the block is its own candidate set
+                    cand, cand_count, target = uniq, count, None
+                else:
+                    cand, cand_count = cands.unique(return_counts=True)
+                    target = torch.searchsorted(cand, uniq)
+                loss = info_nce(z[uniq], key[torch.searchsorted(union, cand)],
+                                target, self.temperature, count, cand_count)
+                if anchors.numel() == index.numel():
+                    total = loss  # one block: the plain mean
+                else:
+                    total = total + loss * (anchors.numel() / index.numel())
+            losses.append(total)
         return losses
+
+    def _blocks(self, index: Tensor, candidates: Tensor,
+                offset: int) -> List[Tuple[Tensor, Tensor]]:
+        # (anchors, candidates) per block of `max_candidates` positions of
+        # the whole batch; this process's rows start at `offset` in it.
+        size = self.max_candidates
+        if size is None or candidates.numel() <= size or index.numel() == 0:
+            return [(index, candidates)]
+        first = offset // size
+        last = (offset + index.numel() - 1) // size
+        return [(index[max(b * size - offset, 0):(b + 1) * size - offset],
+                 candidates[b * size:(b + 1) * size])
+                for b in range(first, last + 1)]
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({_encoder_repr(self.encoder)}, '
                 f'sem_channels={self.sem_channels}, '
                 f'out_channels={self.out_channels}, '
                 f'temperature={self.temperature}, '
-                f'negatives={self.negatives!r})')
+                f'negatives={self.negatives!r}' + (
+                    '' if self.max_candidates is None else
+                    f', max_candidates={self.max_candidates}') + ')')
+
+
+def _offset(index: Tensor, gather: Callable[[Tensor], Tensor]) -> int:
+    # Where this process's rows start in the gathered batch (the processes'
+    # rows are concatenated in rank order).
+    sizes = gather(index.new_tensor([index.numel()]))
+    return int(sizes[:torch.distributed.get_rank()].sum())
 
 
 class MaskedGenerativeAlignment(_Alignment):

@@ -23,20 +23,22 @@ def naive_nce(anchor, cands, target, tau):
     return total / len(target)
 
 
-def setup(negatives, seed=0):
+def setup(negatives, seed=0, max_candidates=None):
     torch.manual_seed(seed)
     data = get_random_rec_data(sem_channels=12)
     model = ContrastiveAlignment(TinyEncoder(8, 6), 12, 6, temperature=0.3,
-                                 negatives=negatives)
+                                 negatives=negatives,
+                                 max_candidates=max_candidates)
     x_dict = id_embeddings(data, 8)
     return data, model, x_dict, model(x_dict, data.edge_index_dict)
 
 
-@pytest.mark.parametrize('negatives', ['in_batch', 'all', {
-    USER: 'all', ITEM: 'in_batch'
-}])
-def test_contrastive_matches_naive_loop(negatives):
-    data, model, x_dict, z = setup(negatives)
+@pytest.mark.parametrize('negatives,max_candidates', [
+    ('in_batch', None), ('all', None), ({USER: 'all', ITEM: 'in_batch'}, None),
+    ('in_batch', 2), ('in_batch', 3), ({USER: 'all', ITEM: 'in_batch'}, 2),
+    ('in_batch', 5)])
+def test_contrastive_matches_naive_loop(negatives, max_candidates):
+    data, model, x_dict, z = setup(negatives, max_candidates=max_candidates)
     user = torch.tensor([0, 3, 3, 7, 19])  # duplicates kept
     pos, neg = torch.tensor([1, 2, 2, 5, 9]), torch.tensor([4, 0, 8, 8, 29])
     index_dict = {USER: [user], ITEM: [pos, neg]}
@@ -50,9 +52,16 @@ def test_contrastive_matches_naive_loop(negatives):
             for idx in groups:
                 if model.negatives_of(nt) == 'all':  # every node, target id
                     cands, target = proj, idx.tolist()
-                else:  # the group's own rows, duplicates kept
-                    cands, target = proj[idx], list(range(idx.numel()))
-                expected += naive_nce(z[nt][idx], cands, target, 0.3)
+                    expected += naive_nce(z[nt][idx], cands, target, 0.3)
+                    continue
+                # the group's own rows, duplicates kept; with a cap, each
+                # row against its block of `max_candidates` rows
+                size = max_candidates or idx.numel()
+                for b in range(0, idx.numel(), size):
+                    block = idx[b:b + size]
+                    expected += naive_nce(
+                        z[nt][block], proj[block], range(block.numel()),
+                        0.3) * block.numel() / idx.numel()
     assert math.isclose(loss.item(), expected, rel_tol=1e-5)
 
 
@@ -82,6 +91,8 @@ def test_contrastive_to_hetero_graphsage_and_repr():
     assert str(model) == ('ContrastiveAlignment(GraphModule(...), '
                           'sem_channels=8, out_channels=16, temperature=0.2, '
                           "negatives='in_batch')")
+    assert str(ContrastiveAlignment(gnn, 8, 16, max_candidates=4096)).endswith(
+        "negatives='in_batch', max_candidates=4096)")
     assert model.projector.hidden_channels == 12
     # Evaluation is the plain encoder, deterministic.
     model.eval()
@@ -133,6 +144,10 @@ def test_contrastive_errors():
         ContrastiveAlignment(enc, 12, 6, negatives={USER: 'batch'})
     with pytest.raises(ValueError, match="'temperature' must be positive"):
         ContrastiveAlignment(enc, 12, 6, temperature=0.0)
+    for bad in (0, -4, 2.5, True, '64'):
+        with pytest.raises(ValueError, match=r"'max_candidates' must be a "
+                           r"positive int or None .*\(got "):
+            ContrastiveAlignment(enc, 12, 6, max_candidates=bad)
     with pytest.raises(TypeError, match="'sem_channels' must be an int"):
         ContrastiveAlignment(enc, 12.0, 6)
     with pytest.raises(TypeError, match="'encoder' must be"):

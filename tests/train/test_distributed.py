@@ -16,7 +16,7 @@ def run_ranks(tmp_path, kind, batch_size, world=2):
 
 
 @pytest.mark.parametrize('kind', ['lightgcn_con', 'lightgcn_con_in_batch',
-                                  'sgl'])
+                                  'lightgcn_con_blocks', 'sgl'])
 def test_two_processes_give_the_one_process_gradient(tmp_path, kind):
     # Two steps: an odd batch split 2 ways (unequal shares), then a batch
     # of one row (or two: equal shares) that both processes take whole.
