@@ -185,10 +185,10 @@ class ContrastiveAlignment(_Alignment):
                               f"with the catalogue (not the paper's "
                               f"setting)")
                 else:
-                    advice = (f"cap the in-batch candidates "
-                              f"(max_candidates=4096; config: alignment."
-                              f"module.max_candidates=4096) or use a "
-                              f"smaller trainer.batch_size")
+                    advice = ("cap the in-batch candidates "
+                              "(max_candidates=4096; config: alignment."
+                              "module.max_candidates=4096) or use a "
+                              "smaller trainer.batch_size")
                 raise e.explained(f"RLMRec-Con's '{nt}' term needs a",
                                   advice) from None
         return torch.stack(losses).sum()
