@@ -64,3 +64,17 @@ def test_contrastive_names_in_batch_negatives(tiny_memory):
                        r"a 3 x 20 score matrix.*in-batch negatives for "
                        r"'user'.*negatives.user=in_batch"):
         model.alignment_loss(z, data.sem_emb_dict, index)
+
+
+def test_contrastive_in_batch_names_max_candidates(tiny_memory):
+    # 64 bytes hold 3 copies of a 2 x 2 float32 matrix, not of a 4 x 4 one.
+    data = get_random_rec_data(sem_channels=12)
+    index = {USER: torch.tensor([0, 1, 2, 5])}
+    model = ContrastiveAlignment(TinyEncoder(8, 130), 12, 130)
+    z = model.encoder(id_embeddings(data, 8), data.edge_index_dict)
+    with pytest.raises(MemoryError, match=r"RLMRec-Con's 'user' term needs "
+                       r"a 4 x 4 score matrix.*alignment.module."
+                       r"max_candidates=4096\) or use a smaller"):
+        model.alignment_loss(z, data.sem_emb_dict, index)
+    blocks = ContrastiveAlignment(model.encoder, 12, 130, max_candidates=2)
+    assert blocks.alignment_loss(z, data.sem_emb_dict, index) > 0
