@@ -4,10 +4,14 @@ number of interactions, on seeded synthetic catalogues
 slopes of time and memory against interactions.
 
 Every (size, case) runs in a fresh process, so its peak RSS is its own.
-Cases: :obj:`lightgcn` (full graph, large batch), :obj:`lightgcn_con`
-(plus RLMRec-Con with in-batch negatives), :obj:`sage` (a ``to_hetero``
-GraphSAGE on sampled subgraphs, :class:`~torch_geometric.loader.
-LinkNeighborLoader`) and :obj:`sage_con`. The evaluation ranks a seeded
+Cases: :obj:`lightgcn` (full graph), :obj:`lightgcn_con` (plus RLMRec-Con
+with in-batch negatives in blocks of :obj:`--max-candidates`), :obj:`sage`
+(a ``to_hetero`` GraphSAGE on sampled subgraphs,
+:class:`~torch_geometric.loader.LinkNeighborLoader`) and :obj:`sage_con`.
+An epoch takes a fixed number of steps at every size (:obj:`--steps`,
+:obj:`--sampled-steps`: the batch grows with the interactions), since a
+step costs at least one pass over the ID tables (the optimizer) and, full
+graph, one propagation over every edge. The evaluation ranks a seeded
 sample of :obj:`--eval-users` users against every item in item chunks
 (:func:`rlmrec_pyg.train.evaluate`).
 
@@ -69,19 +73,21 @@ def child(args: argparse.Namespace) -> Dict[str, float]:
         encoder = LightGCN(args.dim, num_layers=3)
     weights = {}
     if args.case.endswith('_con'):
-        encoder = ContrastiveAlignment(encoder, negatives='in_batch')
+        encoder = ContrastiveAlignment(encoder, negatives='in_batch',
+                                       max_candidates=args.max_candidates)
         weights = {'align': 0.1}
     model = Recommender(encoder, data, embedding_dim=args.dim)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
+    steps = args.sampled_steps if sage else args.steps
+    out['batch'] = batch = -(-out['train'] // steps)
     start = clock()
     if sage:
         train_epoch_sampled(model, data, optimizer, args.num_neighbors,
-                            args.sampled_batch, loss_weights(weights),
-                            'batch', gen)
+                            batch, loss_weights(weights), 'batch', gen)
     else:
         sampler = BPRSampler(data[EDGE].edge_index, data[ITEM].num_nodes)
-        train_epoch(model, data, optimizer, sampler, args.batch,
+        train_epoch(model, data, optimizer, sampler, batch,
                     loss_weights(weights), 'batch', gen)
     out['epoch_s'], out['epoch_cpu_s'] = since(start)
     start = clock()
@@ -111,12 +117,14 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                         choices=CASES)
     parser.add_argument('--dim', type=int, default=64)
     parser.add_argument('--sem-channels', type=int, default=64)
-    parser.add_argument('--batch', type=int, default=65536,
-                        help='triples per full-graph step')
-    parser.add_argument('--sampled-batch', type=int, default=8192,
-                        help='interactions per sampled step')
+    parser.add_argument('--steps', type=int, default=16,
+                        help='full-graph steps per epoch')
+    parser.add_argument('--sampled-steps', type=int, default=64,
+                        help='sampled steps per epoch')
+    parser.add_argument('--max-candidates', type=int, default=1024,
+                        help="RLMRec-Con's in-batch block size")
     parser.add_argument('--num-neighbors', type=int, nargs='+',
-                        default=[10, 5])
+                        default=[4, 2])
     parser.add_argument('--eval-users', type=int, default=10000)
     parser.add_argument('--item-chunk', type=int, default=65536)
     parser.add_argument('--child', nargs=2, metavar=('SIZE', 'CASE'),
@@ -130,11 +138,12 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     if args.smoke:
         args.interactions = [2e3, 4e3]
         args.cases = [c for c in args.cases if c.endswith('_con')]
-        args.batch, args.sampled_batch = 512, 256
+        args.steps, args.sampled_steps, args.max_candidates = 4, 8, 64
         args.eval_users, args.item_chunk, args.dim = 50, 40, 16
     settings = ['--dim', str(args.dim), '--sem-channels',
-                str(args.sem_channels), '--batch', str(args.batch),
-                '--sampled-batch', str(args.sampled_batch), '--eval-users',
+                str(args.sem_channels), '--steps', str(args.steps),
+                '--sampled-steps', str(args.sampled_steps),
+                '--max-candidates', str(args.max_candidates), '--eval-users',
                 str(args.eval_users), '--item-chunk', str(args.item_chunk),
                 '--threads', str(args.threads), '--num-neighbors',
                 *map(str, args.num_neighbors)]
@@ -157,8 +166,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
             row = json.loads(out.stdout.strip().splitlines()[-1])
             row['process_s'] = time.perf_counter() - t
             rows[case][str(size)] = row
-            print(f"{case:13s} {size:>10d} interactions: epoch "
-                  f"{row['epoch_s']:.2f}s, eval {row['eval_s']:.2f}s, peak "
+            print(f"{case:13s} {size:>10d} interactions (batch "
+                  f"{row['batch']}): epoch {row['epoch_s']:.2f}s, eval {row['eval_s']:.2f}s, peak "
                   f"RSS {row['peak_rss_mb']:.0f} MB (generate "
                   f"{row['generate_s']:.1f}s)", flush=True)
     slopes = {}

@@ -183,6 +183,9 @@ def test_bench_scaling_smoke(tmp_path):
     for case, by_size in result['rows'].items():
         for row in by_size.values():
             assert row['peak_rss_mb'] > 0 and row['eval_s'] >= 0, case
+            # a fixed number of steps per epoch (smoke: 4 full, 8 sampled)
+            steps = 8 if case.startswith('sage') else 4
+            assert row['batch'] == -(-row['train'] // steps), case
         assert all(math.isfinite(v) for v in result['slopes'][case].values())
 
 
