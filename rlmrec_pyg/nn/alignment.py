@@ -225,7 +225,7 @@ class ContrastiveAlignment(_Alignment):
         for index, candidates in zip(groups, everyone):
             offset = (0 if gather is None or self.max_candidates is None
                       else _offset(index, gather))
-            total = z.new_zeros(())
+            blocks = []  # (rows, uniq, count, cand, cand_count, target)
             for anchors, cands in self._blocks(index, candidates, offset):
                 uniq, count = anchors.unique(return_counts=True)
                 if gather is None:  # the block is its own candidate set
@@ -233,12 +233,23 @@ class ContrastiveAlignment(_Alignment):
                 else:
                     cand, cand_count = cands.unique(return_counts=True)
                     target = torch.searchsorted(cand, uniq)
-                loss = info_nce(z[uniq], key[torch.searchsorted(union, cand)],
-                                target, self.temperature, count, cand_count)
-                if anchors.numel() == index.numel():
+                blocks.append((anchors.numel(), uniq, count, cand, cand_count,
+                               target))
+            # One gather of every block's rows, split into views: the
+            # backward is one scatter, not one full-size gradient per block.
+            queries = z[torch.cat([b[1] for b in blocks])].split(
+                [b[1].numel() for b in blocks])
+            keys = key[torch.searchsorted(union, torch.cat(
+                [b[3] for b in blocks]))].split([b[3].numel() for b in blocks])
+            total = z.new_zeros(())
+            for (rows, _, count, _, cand_count, target), q, k in zip(
+                    blocks, queries, keys):
+                loss = info_nce(q, k, target, self.temperature, count,
+                                cand_count)
+                if rows == index.numel():
                     total = loss  # one block: the plain mean
                 else:
-                    total = total + loss * (anchors.numel() / index.numel())
+                    total = total + loss * (rows / index.numel())
             losses.append(total)
         return losses
 
