@@ -167,9 +167,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
             row['process_s'] = time.perf_counter() - t
             rows[case][str(size)] = row
             print(f"{case:13s} {size:>10d} interactions (batch "
-                  f"{row['batch']}): epoch {row['epoch_s']:.2f}s, eval {row['eval_s']:.2f}s, peak "
-                  f"RSS {row['peak_rss_mb']:.0f} MB (generate "
-                  f"{row['generate_s']:.1f}s)", flush=True)
+                  f"{row['batch']}): epoch {row['epoch_s']:.2f}s, eval "
+                  f"{row['eval_s']:.2f}s, peak RSS {row['peak_rss_mb']:.0f} "
+                  f"MB (generate {row['generate_s']:.1f}s)", flush=True)
     slopes = {}
     for case, by_size in rows.items():
         sizes = [float(s) for s in by_size]
