@@ -25,6 +25,7 @@ import math
 import os
 import os.path as osp
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -102,11 +103,8 @@ def slope(xs: List[float], ys: List[float]) -> Optional[float]:
     r"""Least-squares slope of :math:`\log y` against :math:`\log x`."""
     if len(xs) < 2:
         return None
-    lx = [math.log(x) for x in xs]
-    ly = [math.log(max(y, 1e-9)) for y in ys]
-    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    den = sum((a - mx)**2 for a in lx)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den
+    return statistics.linear_regression(
+        [math.log(x) for x in xs], [math.log(max(y, 1e-9)) for y in ys]).slope
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:

@@ -225,32 +225,28 @@ class ContrastiveAlignment(_Alignment):
         for index, candidates in zip(groups, everyone):
             offset = (0 if gather is None or self.max_candidates is None
                       else _offset(index, gather))
-            blocks = []  # (rows, uniq, count, cand, cand_count, target)
-            for anchors, cands in self._blocks(index, candidates, offset):
+            parts = []  # per block: weight, anchors, candidates, targets
+            for anchors, block in self._blocks(index, candidates, offset):
                 uniq, count = anchors.unique(return_counts=True)
-                if gather is None:  # the block is its own candidate set
-                    cand, cand_count, target = uniq, count, None
-                else:
-                    cand, cand_count = cands.unique(return_counts=True)
-                    target = torch.searchsorted(cand, uniq)
-                blocks.append((anchors.numel(), uniq, count, cand, cand_count,
-                               target))
+                cand, cand_count = ((uniq, count) if gather is None else
+                                    block.unique(return_counts=True))
+                target = (None if gather is None else  # alone: the block
+                          torch.searchsorted(cand, uniq))  # is its own set
+                parts.append((anchors.numel() / index.numel(), uniq, count,
+                              cand, cand_count, target))
+            weight, uniq, count, cand, cand_count, target = zip(*parts)
             # One gather of every block's rows, split into views: the
             # backward is one scatter, not one full-size gradient per block.
-            queries = z[torch.cat([b[1] for b in blocks])].split(
-                [b[1].numel() for b in blocks])
-            keys = key[torch.searchsorted(union, torch.cat(
-                [b[3] for b in blocks]))].split([b[3].numel() for b in blocks])
-            total = z.new_zeros(())
-            for (rows, _, count, _, cand_count, target), q, k in zip(
-                    blocks, queries, keys):
-                loss = info_nce(q, k, target, self.temperature, count,
-                                cand_count)
-                if rows == index.numel():
-                    total = loss  # one block: the plain mean
-                else:
-                    total = total + loss * (rows / index.numel())
-            losses.append(total)
+            queries = z[torch.cat(uniq)].split([u.numel() for u in uniq])
+            keys = key[torch.searchsorted(union, torch.cat(cand))].split(
+                [c.numel() for c in cand])
+            terms = [info_nce(q, k, t, self.temperature, n, m)
+                     for q, k, t, n, m in zip(queries, keys, target, count,
+                                              cand_count)]
+            # One block (the default): its loss as is, the same autograd
+            # graph (and float sums) as without blocks.
+            losses.append(terms[0] if len(terms) == 1 else sum(
+                w * term for w, term in zip(weight, terms)))
         return losses
 
     def _blocks(self, index: Tensor, candidates: Tensor,

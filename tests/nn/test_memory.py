@@ -52,13 +52,18 @@ def test_generative_names_max_masked(tiny_memory):
         model.alignment_loss(z, data.sem_emb_dict, mask)
 
 
-def test_contrastive_names_in_batch_negatives(tiny_memory):
+def wide_contrastive(**kwargs):
     # Rows wider than 128 take the dense path (GPU, autocast and wide rows
     # do; narrow CPU rows are computed in blocks and never stored).
     data = get_random_rec_data(sem_channels=12)
-    model = ContrastiveAlignment(TinyEncoder(8, 130), 12, 130,
-                                 negatives={USER: 'all', ITEM: 'in_batch'})
+    model = ContrastiveAlignment(TinyEncoder(8, 130), 12, 130, **kwargs)
     z = model.encoder(id_embeddings(data, 8), data.edge_index_dict)
+    return data, model, z
+
+
+def test_contrastive_names_in_batch_negatives(tiny_memory):
+    data, model, z = wide_contrastive(
+        negatives={USER: 'all', ITEM: 'in_batch'})
     index = {USER: torch.tensor([0, 1, 2]), ITEM: torch.tensor([3, 4])}
     with pytest.raises(MemoryError, match=r"RLMRec-Con's 'user' term needs "
                        r"a 3 x 20 score matrix.*in-batch negatives for "
@@ -68,10 +73,8 @@ def test_contrastive_names_in_batch_negatives(tiny_memory):
 
 def test_contrastive_in_batch_names_max_candidates(tiny_memory):
     # 64 bytes hold 3 copies of a 2 x 2 float32 matrix, not of a 4 x 4 one.
-    data = get_random_rec_data(sem_channels=12)
+    data, model, z = wide_contrastive()
     index = {USER: torch.tensor([0, 1, 2, 5])}
-    model = ContrastiveAlignment(TinyEncoder(8, 130), 12, 130)
-    z = model.encoder(id_embeddings(data, 8), data.edge_index_dict)
     with pytest.raises(MemoryError, match=r"RLMRec-Con's 'user' term needs "
                        r"a 4 x 4 score matrix.*alignment.module."
                        r"max_candidates=4096\) or use a smaller"):
