@@ -178,7 +178,8 @@ def test_text_configs(group, monkeypatch):
     monkeypatch.setenv('OPENAI_API_KEY', secret)
     for name in names(group):
         cfg = get_cfg([f'+{group}={name}'] if group == 'profiles' else
-                      [f'{group}={name}'])
+                      [f'{group}={name}'] + (['semantic.path=stores']
+                                             if name == 'stored' else []))
         check_targets(cfg[group])
         # Secrets stay interpolations in the composed (saved) config.
         yaml = OmegaConf.to_yaml(cfg)

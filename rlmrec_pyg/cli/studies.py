@@ -39,9 +39,12 @@ def check_semantic_source(data: HeteroData, semantic: Any,
     r"""Raises one :class:`ValueError` sentence when alignment is on but
     :obj:`data` cannot get semantic vectors: with no :obj:`semantic`
     config (or the official one) they must be attached already; a text
-    encoder (:obj:`semantic=minilm`, ...) needs profiles or raw text.
+    encoder (:obj:`semantic=minilm`, ...) needs profiles or raw text;
+    stored vectors (:obj:`semantic=stored`) need neither.
     Called before any profile, vector or training work."""
     target = str(semantic.get('_target_', '')) if semantic else ''
+    if target.endswith('MemoryMappedSemantic'):
+        return  # The stores' own errors name what is missing.
     attached = all(SEM_EMB in data[nt] for nt in (USER, ITEM))
     if not semantic or target.endswith('OfficialSemantic'):
         if attached:

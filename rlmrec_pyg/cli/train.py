@@ -23,6 +23,7 @@ from rlmrec_pyg.nn import NodeEmbedding, Recommender
 from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.train.checkpoint import load_checkpoint, load_pretrained
 from rlmrec_pyg.train.trainer import Trainer
+from rlmrec_pyg.typing import SEM_EMB
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,22 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
                 shutil.rmtree(own_dir, ignore_errors=True)
 
 
+def to_device(data: HeteroData, device: torch.device) -> HeteroData:
+    r"""Moves :obj:`data` to :obj:`device`, except half-precision
+    :obj:`sem_emb` (a memory-mapped :class:`~rlmrec_pyg.semantic.
+    VectorStore`, or vectors kept small on purpose): it stays on the host
+    and each step moves only the rows it uses."""
+    host = {nt: data[nt][SEM_EMB] for nt in data.node_types
+            if data[nt].get(SEM_EMB) is not None
+            and data[nt][SEM_EMB].dtype == torch.float16}
+    for nt in host:
+        del data[nt][SEM_EMB]
+    data = data.to(device)
+    for nt, sem in host.items():
+        data[nt][SEM_EMB] = sem
+    return data
+
+
 def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     seed_everything(cfg.seed)
     # Data-parallel: rank 0 downloads, processes and encodes first (the
@@ -125,7 +142,7 @@ def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     if first:
         dist.barrier()
     device = _device(cfg.device)
-    data = data.to(device)
+    data = to_device(data, device)
     sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
     # ID embeddings first, then the encoder: the official order of the
     # random initialisations.

@@ -6,7 +6,12 @@ semantic=minilm`` (config :obj:`conf/vectors.yaml`).
 Writes into the Hydra output folder: :obj:`profiles.jsonl` (one line per
 node: type, id, profile, reasoning), :obj:`sem_emb.pt` (``{'user': Tensor,
 'item': Tensor}``), :obj:`metrics.json` (times and throughput) and, for LLM
-profiles, :obj:`usage.json` (tokens and estimated cost)."""
+profiles, :obj:`usage.json` (tokens and estimated cost). With
+:obj:`semantic.store_dir` set, the vectors go to half-precision
+:class:`~rlmrec_pyg.semantic.VectorStore` folders
+:obj:`<store_dir>/{user,item}` instead of :obj:`sem_emb.pt` (resumable
+chunk by chunk; training memory-maps them with ``semantic=stored
+semantic.path=<store_dir>``)."""
 import json
 import logging
 import os
@@ -80,8 +85,12 @@ def vectors(cfg: DictConfig) -> Dict[str, Any]:
     out = cfg.output_dir
     os.makedirs(out, exist_ok=True)
     save_profiles(data, osp.join(out, 'profiles.jsonl'))
-    torch_save({t: data[t][SEM_EMB]
-                for t in (USER, ITEM)}, osp.join(out, 'sem_emb.pt'))
+    store_dir = getattr(attach, 'store_dir', None)
+    if store_dir is None:
+        torch_save({t: data[t][SEM_EMB]
+                    for t in (USER, ITEM)}, osp.join(out, 'sem_emb.pt'))
+    else:
+        metrics['store_dir'] = osp.abspath(store_dir)
     usage = getattr(profiler, 'usage', None)
     if usage is not None:
         report = dict(usage.to_dict(), cost_usd=usage.cost(

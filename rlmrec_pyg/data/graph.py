@@ -100,19 +100,28 @@ def validate_rec_data(data: HeteroData, name: str = 'data') -> None:
                           f"'{name}'")
 
 
-def check_finite_rows(x: Tensor, what: str) -> None:
+def check_finite_rows(x: Tensor, what: str, block: int = 1 << 16) -> None:
     r"""Raises a :class:`ValueError` naming :obj:`what` and the first row of
-    :obj:`x` that holds a NaN or an infinity, if any."""
-    bad = ~torch.isfinite(x)
-    if not bool(bad.any()):
-        return
-    bad = bad.reshape(x.size(0), -1) if x.dim() > 0 else bad.view(1, 1)
-    row = int(bad.any(dim=1).nonzero()[0])
-    value = x.reshape(bad.size())[row][bad[row]][0].item()
-    raise ValueError(f"{what} holds non-finite values: {int(bad.any(1).sum())}"
-                     f" rows, the first is row {row} (a {value} in it); "
-                     f"non-finite vectors make every loss and score "
-                     f"meaningless, so they are refused")
+    :obj:`x` that holds a NaN or an infinity, if any. Rows are checked
+    :obj:`block` at a time, so a large (or memory-mapped) :obj:`x` costs
+    no full-size mask."""
+    if x.dim() == 0:
+        x = x.view(1, 1)
+    x = x.reshape(x.size(0), -1)
+    for start in range(0, max(x.size(0), 1), block):
+        bad = ~torch.isfinite(x[start:start + block])
+        if bool(bad.any()):
+            rows = bad.any(dim=1)
+            row = int(rows.nonzero()[0])
+            value = x[start + row][bad[row]][0].item()
+            num_rows = int(rows.sum()) + sum(
+                int((~torch.isfinite(x[s:s + block])).any(dim=1).sum())
+                for s in range(start + block, x.size(0), block))
+            raise ValueError(
+                f"{what} holds non-finite values: {num_rows} rows, the "
+                f"first is row {start + row} (a {value} in it); non-finite "
+                f"vectors make every loss and score meaningless, so they "
+                f"are refused")
 
 
 def check_semantic(data: HeteroData, name: str = 'data') -> None:

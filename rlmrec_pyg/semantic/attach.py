@@ -3,6 +3,7 @@ r"""Attaching semantic representations :math:`\mathbf{s}_u, \mathbf{s}_v`
 <https://arxiv.org/abs/2310.15950>`_, Eq. 15) to a graph as
 :obj:`data['user'].sem_emb` and :obj:`data['item'].sem_emb`."""
 import logging
+import os.path as osp
 import time
 from typing import Optional, Sequence
 
@@ -12,6 +13,7 @@ from torch_geometric.transforms import BaseTransform
 from rlmrec_pyg.data.graph import check_finite_rows
 from rlmrec_pyg.semantic.cache import CachedEncoder
 from rlmrec_pyg.semantic.encoder import TextEncoder
+from rlmrec_pyg.semantic.store import VectorStore
 from rlmrec_pyg.typing import (ITEM, PROFILE, REASONING, SEM_EMB, USER,
                                NodeType)
 
@@ -51,11 +53,21 @@ class AttachSemantic(BaseTransform):
             missing. (default: :obj:`None`)
         node_types (List[str], optional): Node types to encode.
             (default: :obj:`['user', 'item']`)
+        store_dir (str, optional): Write the vectors of each node type into
+            a half-precision :class:`VectorStore` :obj:`<store_dir>/<node
+            type>` (chunk by chunk, resumable) and attach them
+            memory-mapped, for catalogues whose vectors should not sit in
+            memory; :obj:`None` keeps float32 tensors. (default:
+            :obj:`None`)
+        chunk_size (int, optional): Texts encoded and stored at a time with
+            :obj:`store_dir`. (default: :obj:`4096`)
     """
     def __init__(self, encoder: TextEncoder, include_reasoning: bool = False,
                  cache_dir: Optional[str] = None,
                  profiler: Optional[BaseTransform] = None,
-                 node_types: Sequence[NodeType] = (USER, ITEM)) -> None:
+                 node_types: Sequence[NodeType] = (USER, ITEM),
+                 store_dir: Optional[str] = None,
+                 chunk_size: int = 4096) -> None:
         if not isinstance(encoder, TextEncoder):
             raise TypeError(f"'encoder' must have a 'name' and an 'encode' "
                             f"method in '{self.__class__.__name__}' (got "
@@ -66,6 +78,7 @@ class AttachSemantic(BaseTransform):
         self.include_reasoning = include_reasoning
         self.profiler = profiler
         self.node_types = list(node_types)
+        self.store_dir, self.chunk_size = store_dir, chunk_size
 
     def texts(self, data: HeteroData, node_type: NodeType) -> list:
         r"""The texts embedded for :obj:`node_type`."""
@@ -98,9 +111,13 @@ class AttachSemantic(BaseTransform):
                                  f"profiles of node type '{node_type}' "
                                  f"(got {len(texts)})")
             start = time.perf_counter()
-            emb = self.encoder.encode(texts).float()
-            check_finite_rows(emb, f"'sem_emb' of node type '{node_type}' "
-                              f"from '{self.encoder.name}'")
+            if self.store_dir is None:
+                emb = self.encoder.encode(texts).float()
+                check_finite_rows(emb, f"'sem_emb' of node type "
+                                  f"'{node_type}' from '{self.encoder.name}'")
+            else:  # Finite rows are checked chunk by chunk as written.
+                emb = VectorStore(osp.join(self.store_dir, node_type)).write(
+                    self.encoder, texts, chunk_size=self.chunk_size).tensor()
             data[node_type][SEM_EMB] = emb
             secs = time.perf_counter() - start
             log.info(f"{node_type}: {len(texts)} texts encoded with "
@@ -111,3 +128,46 @@ class AttachSemantic(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.encoder.name!r}, '
                 f'include_reasoning={self.include_reasoning})')
+
+
+class MemoryMappedSemantic(BaseTransform):
+    r"""Attaches the vectors of the stores :obj:`<path>/<node type>`
+    (:class:`VectorStore`, written by :class:`AttachSemantic` with
+    :obj:`store_dir` or by ``rlmrec-vectors``) as memory-mapped float16
+    :obj:`sem_emb`: training gathers and converts only the rows of each
+    step, so the catalogue's vectors stay on disk.
+
+    Args:
+        path (str): The folder holding one store per node type.
+        node_types (List[str], optional): Node types to attach.
+            (default: :obj:`['user', 'item']`)
+    """
+    def __init__(self, path: str,
+                 node_types: Sequence[NodeType] = (USER, ITEM)) -> None:
+        self.path = path
+        self.node_types = list(node_types)
+
+    def forward(self, data: HeteroData) -> HeteroData:
+        r"""Returns :obj:`data` with memory-mapped :obj:`sem_emb` for every
+        node type (a :class:`ValueError` when a store is missing,
+        incomplete or of another size than the node type)."""
+        for node_type in self.node_types:
+            store = VectorStore(osp.join(self.path, node_type))
+            if store.meta is None:
+                raise ValueError(f"Expected a vector store for node type "
+                                 f"'{node_type}' at '{store.path}' in "
+                                 f"'{self.__class__.__name__}' (write it "
+                                 f"with 'rlmrec-vectors semantic.store_dir="
+                                 f"...')")
+            num = data[node_type].num_nodes
+            if store.num_rows != num:
+                raise ValueError(f"The vector store '{store.path}' holds "
+                                 f"{store.num_rows} rows, but node type "
+                                 f"'{node_type}' has {num} nodes in "
+                                 f"'{self.__class__.__name__}'")
+            data[node_type][SEM_EMB] = store.tensor()
+            log.info(f"{node_type}: memory-mapped {store}")
+        return data
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.path!r})'

@@ -33,7 +33,8 @@ def make_cfg(tmp_path, *overrides):
 @pytest.mark.parametrize('semantic', SEMANTIC)
 def test_every_config_composes(tmp_path, monkeypatch, profiles, semantic):
     monkeypatch.setenv('OPENAI_API_KEY', 'sk-compose-sentinel')
-    cfg = make_cfg(tmp_path, f'profiles={profiles}', f'semantic={semantic}')
+    cfg = make_cfg(tmp_path, f'profiles={profiles}', f'semantic={semantic}',
+                   *(['semantic.path=stores'] if semantic == 'stored' else []))
     assert 'sk-compose-sentinel' not in OmegaConf.to_yaml(cfg)
     profiler, transform = instantiate(cfg.profiles), instantiate(cfg.semantic)
     assert profiler.domain == 'movie' and callable(transform)
@@ -97,3 +98,28 @@ def test_api_key_is_in_no_output_cache_or_log(tmp_path):
     assert {'profiles.jsonl', 'vectors.log', 'config.yaml'} <= {
         p.name for p in files
     }
+
+
+def test_vectors_to_stores_then_training_maps_them(tmp_path, monkeypatch):
+    from run_helpers import get_cfg, run
+
+    monkeypatch.setenv('RLMREC_CACHE_DIR', str(tmp_path / 'cache'))
+    store = tmp_path / 'store'
+    cfg = make_cfg(tmp_path, f'semantic.store_dir={store}',
+                   'semantic.chunk_size=32')
+    cfg.semantic.encoder = {
+        '_target_': 'rlmrec_pyg.semantic.HashTextEncoder',
+        'dim': 8
+    }
+    metrics = vectors(cfg)
+    assert metrics['store_dir'] == str(store) and metrics['sem_channels'] == 8
+    assert not osp.exists(osp.join(cfg.output_dir, 'sem_emb.pt'))
+    assert sorted(os.listdir(store)) == [ITEM, USER]
+    # Training on the same graph, without vectors of its own, aligns with
+    # the memory-mapped stores.
+    train = get_cfg(tmp_path / 'run', [
+        'alignment=contrastive', 'semantic=stored',
+        f'semantic.path={store}', 'dataset.sem_channels=0'
+    ])
+    out = run(train)
+    assert out['test/recall@20'] > 0 and out['last_epoch'] == 0
