@@ -1,5 +1,6 @@
 import csv
 import glob
+import importlib.util
 import inspect
 import json
 import math
@@ -206,15 +207,23 @@ def test_optimizer_trainer_paths_configs(tmp_path):
 
 
 def test_launcher_configs():
-    # CI installs the `hydra` extra: a missing or misnamed config (here or
-    # in the plugin) fails instead of skipping.
-    pytest.importorskip('hydra_plugins.hydra_joblib_launcher')
-    assert names('hydra/launcher')
-    for name in names('hydra/launcher'):
-        cfg = get_cfg([f'hydra/launcher={name}'], hydra_cfg=True)
-        assert get_object(cfg.hydra.launcher._target_) is get_object(
-            'hydra_plugins.hydra_joblib_launcher.joblib_launcher.'
-            'JoblibLauncher')
+    # CI installs the `hydra` and `cluster` extras: a missing or misnamed
+    # config (here or in the plugin) fails instead of skipping. The Ray
+    # plugin (the `ray` extra, which brings Ray) is checked where installed.
+    plugins = 'hydra_plugins.hydra_{0}_launcher.{0}_launcher.'.format
+    expected = {
+        'parallel': plugins('joblib') + 'JoblibLauncher',
+        'slurm': plugins('submitit') + 'SlurmLauncher',
+        'slurm_local': plugins('submitit') + 'LocalLauncher',
+        'ray_cluster': plugins('ray') + 'RayLauncher',
+    }
+    assert sorted(names('hydra/launcher')) == sorted(expected)
+    for name, target in expected.items():
+        if name != 'ray_cluster' or importlib.util.find_spec(
+                'hydra_plugins.hydra_ray_launcher') is not None:
+            cfg = get_cfg([f'hydra/launcher={name}'], hydra_cfg=True)
+            assert get_object(cfg.hydra.launcher._target_) is get_object(
+                target), name
 
 
 def test_sweeper_configs():

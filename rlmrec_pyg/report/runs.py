@@ -6,7 +6,8 @@ Every job folder with a :obj:`metrics.json` and a
 :obj:`.hydra/overrides.yaml` is one run. Runs that differ only in
 :obj:`seed` form one setting (mean :math:`\pm` standard deviation over
 seeds). A setting with alignment is compared with the setting that has the
-same other overrides and no alignment (the base):
+same other overrides, the same model and dataset, and no alignment (the
+base):
 :math:`\mathrm{Imprv.} = \bar{m} / \bar{m}_{\text{base}} - 1`."""
 import json
 import math
@@ -24,6 +25,10 @@ IGNORED = ('seed', )
 #: its base.
 VARIANT_KEYS = ('alignment', 'experiment', 'semantic', 'shuffle_semantic')
 BASE_VALUES = ('null', 'none', '~', '')
+#: Config groups an aligned run shares with its base (whether chosen by an
+#: override or by an experiment file): a Table 1 sweep over experiments
+#: compares each backbone on each dataset with its own base.
+BACKBONE_KEYS = ('model', 'dataset')
 
 Setting = Tuple[Tuple[str, str], ...]
 
@@ -53,25 +58,33 @@ def collect(folder: str) -> List[Dict[str, Any]]:
                 overrides = yaml.safe_load(f) or []
         with open(osp.join(root, 'metrics.json')) as f:
             metrics = json.load(f)
+        choices = _choices(root)
+        alignment = choices.get('alignment', 'null') if choices else None
         runs.append(dict(dir=root, overrides=parse_overrides(overrides),
-                         metrics=metrics, alignment=_alignment(root)))
+                         metrics=metrics, alignment=alignment,
+                         backbone=tuple((k, str(choices.get(k)))
+                                        for k in BACKBONE_KEYS
+                                        if choices.get(k) is not None)))
     if not runs:
         raise ValueError(f"No run with a 'metrics.json' found below "
                          f"'{folder}'")
     return runs
 
 
-def _alignment(run_dir: str) -> Optional[str]:
-    # The alignment group chosen in the run (set by an override or by an
+def _choices(run_dir: str) -> Dict[str, Any]:
+    # The config groups chosen in the run (by an override or by an
     # experiment file), from Hydra's runtime choices.
     path = osp.join(run_dir, '.hydra', 'hydra.yaml')
     if not osp.isfile(path):
-        return None
+        return {}
     with open(path) as f:
         choices = (yaml.safe_load(f) or {}).get('hydra', {}).get(
             'runtime', {}).get('choices', {})
-    value = choices.get('alignment')
-    return 'null' if value is None else str(value)
+    out = dict(choices or {})
+    if 'alignment' in out:
+        out['alignment'] = 'null' if out['alignment'] is None else str(
+            out['alignment'])
+    return out
 
 
 def _is_variant_key(key: str) -> bool:
@@ -122,13 +135,15 @@ def summarize(runs: List[Dict[str, Any]], split: str = 'test',
         alignment = members[0]['alignment'] or dict(setting).get(
             'alignment', 'null')
         rows.append(dict(setting=setting, n=len(members), mean=mean,
-                         std=std, base=alignment in BASE_VALUES))
+                         std=std, base=alignment in BASE_VALUES,
+                         pair=comparison_key(setting) +
+                         members[0].get('backbone', ())))
     bases = {}
     for row in rows:
         if row['base']:
-            bases.setdefault(comparison_key(row['setting']), row)
+            bases.setdefault(row['pair'], row)
     for row in rows:
-        base = bases.get(comparison_key(row['setting']))
+        base = bases.get(row['pair'])
         row['imprv'] = None
         if not row['base'] and base is not None:
             row['imprv'] = {
@@ -136,8 +151,9 @@ def summarize(runs: List[Dict[str, Any]], split: str = 'test',
                 for m in metrics if m in row['mean'] and m in base['mean']
                 and base['mean'][m] > 0
             }
-    rows.sort(key=lambda r: (comparison_key(r['setting']), not r['base'],
-                             r['setting']))
+    rows.sort(key=lambda r: (r['pair'], not r['base'], r['setting']))
+    for row in rows:
+        del row['pair']
     return rows
 
 

@@ -47,12 +47,28 @@ def launched_by_torchrun() -> bool:
             and int(os.environ['WORLD_SIZE']) > 1)
 
 
+def export_submitit_env() -> None:
+    r"""In a task of a submitit job with several tasks (Hydra's submitit
+    launcher, :obj:`tasks_per_node > 1` or :obj:`nodes > 1`), sets
+    ``torchrun``'s environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) from SLURM's or the local executor's,
+    through submitit's own helper; does nothing elsewhere."""
+    if launched_by_torchrun() or not os.environ.get('SUBMITIT_EXECUTOR'):
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+    env = TorchDistributedEnvironment()
+    if env.world_size > 1:
+        env.export(set_cuda_visible_devices=False)
+
+
 def init_from_env(device: str = 'cpu') -> bool:
     r"""Initialises the default process group from ``torchrun``'s
     environment (backend :obj:`"nccl"` for a CUDA :obj:`device`, else
     :obj:`"gloo"`; a CUDA process uses the GPU of its ``LOCAL_RANK``) and
     returns :obj:`True`; returns :obj:`False` and does nothing outside
-    ``torchrun`` or when a group already runs."""
+    ``torchrun`` (or a several-task submitit job,
+    :func:`export_submitit_env`) or when a group already runs."""
+    export_submitit_env()
     if not launched_by_torchrun() or not dist.is_available() \
             or dist.is_initialized():
         return False

@@ -66,3 +66,40 @@ def test_report_without_matplotlib(tmp_path, monkeypatch):
         assert '| (defaults) | 1 | 0.1000 ± 0.0000 |' in f.read()
     with pytest.raises(ValueError, match="'split' must be 'test' or 'val'"):
         report(str(tmp_path), split='train')
+
+
+def test_an_experiment_sweep_compares_each_backbone_with_its_base(tmp_path):
+    # A Table 1 sweep selects model, dataset and alignment through
+    # experiment files: each aligned row is compared with the base of its
+    # own backbone and dataset (from Hydra's runtime choices).
+    recall = {('lightgcn', 'amazon', 'null'): 0.10,
+              ('lightgcn', 'amazon', 'contrastive'): 0.11,
+              ('gccf', 'amazon', 'null'): 0.05,
+              ('gccf', 'amazon', 'generative'): 0.06,
+              ('gccf', 'yelp', 'null'): 0.20,
+              ('gccf', 'yelp', 'contrastive'): 0.21}
+    for num, ((model, dataset, alignment), value) in enumerate(
+            recall.items()):
+        run_dir = tmp_path / str(num)
+        (run_dir / '.hydra').mkdir(parents=True)
+        name = {'null': 'base'}.get(alignment, alignment)
+        (run_dir / '.hydra' / 'overrides.yaml').write_text(
+            f'- experiment={model}_{name}_{dataset}\n- seed=1\n')
+        (run_dir / '.hydra' / 'hydra.yaml').write_text(
+            'hydra:\n  runtime:\n    choices:\n'
+            f'      model: {model}\n      dataset: {dataset}\n'
+            f'      alignment: {"null" if alignment == "null" else alignment}'
+            '\n')
+        (run_dir / 'metrics.json').write_text(json.dumps(dict(
+            test={'recall@20': value})))
+    paths = report(str(tmp_path))
+    with open(paths['summary']) as f:
+        rows = {r['setting']['experiment']: r for r in json.load(f)}
+    for name, base, value, base_value in (
+            ('lightgcn_contrastive_amazon', 'lightgcn_base_amazon', 0.11,
+             0.10), ('gccf_generative_amazon', 'gccf_base_amazon', 0.06,
+                     0.05), ('gccf_contrastive_yelp', 'gccf_base_yelp', 0.21,
+                             0.20)):
+        assert math.isclose(rows[name]['imprv']['recall@20'],
+                            100 * (value / base_value - 1)), name
+        assert rows[base]['imprv'] is None
