@@ -175,6 +175,8 @@ class FakeOpenAIServer:
 
 def _handler(server: FakeOpenAIServer) -> type:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'  # keep-alive, as real servers
+
         def log_message(self, *args: Any) -> None:
             pass
 
@@ -221,7 +223,7 @@ def _handler(server: FakeOpenAIServer) -> type:
             with server.lock:
                 server.requests.append(dict(
                     path='chat', pid=pid, fault=fault,
-                    json_mode='response_format' in body))
+                    json_mode='response_format' in body, t=time.time()))
             if fault == '400':  # A server without JSON mode.
                 return self._send(400, {'error': {
                     'message': "Unknown field 'response_format'"

@@ -1,12 +1,15 @@
-r"""An append-only JSONL cache of profile answers, keyed by node type, node
-id and a hash of the prompt, so that no paid answer is lost or asked
-twice."""
+r"""The cache of profile answers: an indexed SQLite store (standard
+library) keyed by node type, node id and a hash of the prompt, so that no
+paid answer is lost or asked twice, and a resume costs time in what is
+missing, not in everything ever cached."""
 import contextlib
+import glob
 import hashlib
 import json
 import logging
 import os
 import os.path as osp
+import sqlite3
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 try:
@@ -14,7 +17,6 @@ try:
 except ImportError:  # Windows: no advisory locks.
     fcntl = None  # type: ignore[assignment]
 
-from rlmrec_pyg.io import atomic_write, fsync_dir
 from rlmrec_pyg.typing import NodeType
 
 log = logging.getLogger(__name__)
@@ -78,9 +80,10 @@ def parse_record(line: bytes) -> Dict[str, Any]:
 
 
 def scan(raw: bytes) -> Tuple[List[Dict[str, Any]], List[BadLine], int]:
-    r"""Splits the bytes of a cache file into its records, its corrupt lines
-    and the offset past its last complete line (anything after it was cut
-    short by a killed process)."""
+    r"""Splits the bytes of a JSONL cache file (the format of earlier
+    versions) into its records, its corrupt lines and the offset past its
+    last complete line (anything after it was cut short by a killed
+    process)."""
     end = raw.rfind(b'\n') + 1
     records, bad = [], []
     for number, line in enumerate(raw[:end].split(b'\n')[:-1], 1):
@@ -93,132 +96,246 @@ def scan(raw: bytes) -> Tuple[List[Dict[str, Any]], List[BadLine], int]:
     return records, bad, end
 
 
+#: The file earlier versions appended answers to; imported on first use.
+LEGACY = 'profiles.jsonl'
+MAIN = 'profiles.sqlite'
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    node_type TEXT NOT NULL,
+    node_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    record TEXT NOT NULL,
+    PRIMARY KEY (node_type, node_id, hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS imported (
+    source TEXT PRIMARY KEY, size INTEGER NOT NULL, records INTEGER NOT NULL
+);
+"""
+
+
+def shard_file(shard: Optional[Tuple[int, int]]) -> str:
+    r"""The database file a shard :obj:`(index, count)` writes."""
+    if shard is None or shard[1] == 1:
+        return MAIN
+    return f'profiles-shard-{shard[0]}-of-{shard[1]}.sqlite'
+
+
+def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        con = sqlite3.connect(f'file:{path}?mode=ro', uri=True, timeout=60,
+                              isolation_level=None, check_same_thread=False)
+    else:
+        # Used from one thread at a time (run_sync may run the event loop
+        # in a helper thread while the caller waits).
+        con = sqlite3.connect(path, timeout=60, isolation_level=None,
+                              check_same_thread=False)
+        # Every answer is durable when add() returns (a killed process
+        # loses at most the request in flight); readers never block it.
+        con.execute('PRAGMA journal_mode=WAL')
+        con.execute('PRAGMA synchronous=FULL')
+        con.executescript(SCHEMA)
+    return con
+
+
 class ProfileCache:
-    r"""Answers appended to :obj:`path` one JSON line each, flushed and
-    fsynced as soon as they arrive.
+    r"""Answers in an SQLite database, one row per key, each committed (and
+    fsynced) as soon as it arrives.
 
     A record is ``{"node_type", "node_id", "hash", "status", ...}`` with
     :obj:`status` :obj:`"ok"` (then :obj:`summarization`,
     :obj:`reasoning`, :obj:`usage`) or :obj:`"failed"` (then :obj:`error`).
-    An :obj:`"ok"` record wins over failures of the same key, and
-    :meth:`add` refuses a second :obj:`"ok"` record for a key, so the file
-    holds at most one answer per key. One process writes a cache at a time
-    (:meth:`locked`; :meth:`add` outside of it takes the lock for the one
-    write).
+    An :obj:`"ok"` record replaces a failure of the same key and is never
+    replaced itself: :meth:`add` refuses a second answer for a key, so the
+    store holds at most one answer per key. Lookups are indexed, so opening
+    a cache of :math:`10^6` answers costs nothing and a resumed run asks
+    only what is missing.
 
-    Reading never changes the file unless this object holds the lock: a
-    line cut short by a killed process (the last one) and corrupt lines
-    (not UTF-8, not JSON, not a record) are skipped with a warning naming
-    :obj:`path:line`. Under the lock, the file is repaired: corrupt lines
-    are appended to :obj:`<path>.quarantine` (one JSON line each, naming
-    :obj:`path:line` and the reason), the cache is rewritten without them
-    and a cut last line is dropped. All other answers are kept; the lost
-    keys are simply missing, so they are asked again.
+    Several processes (or machines sharing a folder) may profile disjoint
+    shards at once: each shard writes its own database file
+    (:obj:`profiles-shard-<i>-of-<n>.sqlite`; :obj:`profiles.sqlite`
+    without shards) and every lookup reads all the database files of the
+    folder, so an answer given to any shard is never asked again. One
+    process writes a shard at a time (:meth:`locked`). A
+    :obj:`profiles.jsonl` of earlier versions in the folder is imported
+    into :obj:`profiles.sqlite` once (and left as it is); its corrupt or
+    cut lines are skipped with a warning naming :obj:`path:line`, so
+    those answers are asked again.
 
     Args:
-        path (str): The JSONL file (created with its folder if missing).
+        path (str): The folder of the cache (created if missing), or the
+            path of a database file in it (:obj:`profiles.sqlite`).
+        shard (Tuple[int, int], optional): :obj:`(index, count)` of the
+            shard this process writes. (default: :obj:`None`)
     """
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.quarantine_path = path + '.quarantine'
-        self.ok: Dict[Key, Dict[str, Any]] = {}
-        self.failed: Dict[Key, Dict[str, Any]] = {}
+    def __init__(self, path: str,
+                 shard: Optional[Tuple[int, int]] = None) -> None:
+        path = osp.expanduser(path)
+        if path.endswith(('.sqlite', '.jsonl')):
+            self.folder = osp.dirname(osp.abspath(path))
+        else:
+            self.folder = osp.abspath(path)
+        self.shard = shard
+        self.path = osp.join(self.folder, shard_file(shard))
         self._held = False
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        self._load()
+        os.makedirs(self.folder, exist_ok=True)
+        self._con = _connect(self.path)
+        self._import_legacy()
+        self._others: Dict[str, sqlite3.Connection] = {}
+        self._globbed = False
 
     @staticmethod
     def key(node_type: NodeType, node_id: int, hash: str) -> Key:
         r"""The cache key of one answer: node type, node id and prompt hash."""
         return (str(node_type), int(node_id), hash)
 
-    def _read(self) -> bytes:
+    # Reading --------------------------------------------------------------
+
+    def _readers(self, refresh: bool = False) -> List[sqlite3.Connection]:
+        r"""This shard's database, then every other one of the folder
+        (looked for again when :obj:`refresh`)."""
+        if refresh or not self._globbed:
+            for file in sorted(glob.glob(osp.join(self.folder,
+                                                  'profiles*.sqlite'))):
+                if file != self.path and file not in self._others:
+                    self._others[file] = _connect(file, readonly=True)
+            self._globbed = True
+        return [self._con, *self._others.values()]
+
+    def _find(self, key: Key, status: str) -> Optional[Dict[str, Any]]:
+        # A miss looks for shard files created since (a miss is about to
+        # cost a request; a hit costs one indexed lookup).
+        for refresh in (False, True):
+            for con in self._readers(refresh):
+                row = con.execute(
+                    'SELECT record FROM answers WHERE node_type = ? AND '
+                    'node_id = ? AND hash = ? AND status = ?',
+                    (*key, status)).fetchone()
+                if row is not None:
+                    return json.loads(row[0])
+        return None
+
+    def get(self, key: Key) -> Optional[Dict[str, Any]]:
+        r"""Returns the :obj:`"ok"` record of :obj:`key`, if any."""
+        return self._find(key, 'ok')
+
+    def failure(self, key: Key) -> Optional[Dict[str, Any]]:
+        r"""Returns the last :obj:`"failed"` record of :obj:`key` when it
+        has no answer, else :obj:`None`."""
+        return None if self.get(key) else self._find(key, 'failed')
+
+    def _all(self, status: str) -> Dict[Key, Dict[str, Any]]:
+        out: Dict[Key, Dict[str, Any]] = {}
+        for con in self._readers(refresh=True):
+            for row in con.execute('SELECT node_type, node_id, hash, record '
+                                   'FROM answers WHERE status = ?',
+                                   (status, )):
+                out.setdefault(tuple(row[:3]), json.loads(row[3]))
+        return out
+
+    @property
+    def ok(self) -> Dict[Key, Dict[str, Any]]:
+        r"""Every :obj:`"ok"` record by key (reads the whole cache: for
+        inspection, not for lookups)."""
+        return self._all('ok')
+
+    @property
+    def failed(self) -> Dict[Key, Dict[str, Any]]:
+        r"""Every key whose last request failed and that has no answer
+        (reads the whole cache)."""
+        ok = self.ok
+        return {k: v for k, v in self._all('failed').items() if k not in ok}
+
+    def records(self) -> Iterator[Dict[str, Any]]:
+        r"""Yields every :obj:`"ok"` record."""
+        yield from self.ok.values()
+
+    def __len__(self) -> int:
+        return len(self.ok)
+
+    # Writing --------------------------------------------------------------
+
+    def add(self, key: Key, **record: Any) -> Dict[str, Any]:
+        r"""Stores one record for :obj:`key` durably: an answer replaces a
+        failure; a failure never replaces an answer; a second answer raises
+        a :class:`ValueError`."""
+        rec = dict(node_type=key[0], node_id=key[1], hash=key[2], **record)
+        if rec.get('status') not in ('ok', 'failed'):
+            raise ValueError(f"'status' must be 'ok' or 'failed' (got "
+                             f"{rec.get('status')!r})")
+        text = json.dumps(rec, ensure_ascii=False)
+        con = self._con
+        con.execute('BEGIN IMMEDIATE')
         try:
-            with open(self.path, 'rb') as f:
-                return f.read()
-        except FileNotFoundError:
-            return b''
+            row = con.execute(
+                'SELECT status FROM answers WHERE node_type = ? AND '
+                'node_id = ? AND hash = ?', key).fetchone()
+            if row is not None and row[0] == 'ok':
+                if rec['status'] == 'ok':
+                    raise ValueError(f"The cache '{self.path}' already holds "
+                                     f"an answer for {key}")
+            else:
+                con.execute('INSERT OR REPLACE INTO answers VALUES '
+                            '(?, ?, ?, ?, ?)', (*key, rec['status'], text))
+        except BaseException:
+            con.execute('ROLLBACK')
+            raise
+        con.execute('COMMIT')
+        return rec
 
-    def _load(self) -> None:
-        r"""(Re)reads the file; repairs it when the lock is held."""
-        raw = self._read()
-        records, bad, end = scan(raw)
-        self.ok.clear()
-        self.failed.clear()
-        for rec in records:
-            self._remember(rec)
-        torn = end < len(raw)
-        if self._held and (bad or torn):
-            self._repair(raw[:end], bad, torn)
-        elif bad or torn:
-            self._warn_skipped(bad, torn)
-
-    def _where(self, numbers: List[int]) -> str:
-        r"""Names lines of the file as :obj:`path:line` (the first few)."""
-        out = ', '.join(f'{self.path}:{n}' for n in numbers[:_MAX_NAMED])
-        more = len(numbers) - _MAX_NAMED
-        return out + (f' and {more} more' if more > 0 else '')
-
-    def _remember(self, rec: Dict[str, Any]) -> None:
-        key = self.key(rec['node_type'], rec['node_id'], rec['hash'])
-        if rec['status'] == 'ok':
-            self.ok.setdefault(key, rec)
-            self.failed.pop(key, None)
-        elif key not in self.ok:
-            self.failed[key] = rec
-
-    def _warn_skipped(self, bad: List[BadLine], torn: bool) -> None:
-        parts = []
-        if bad:
-            parts.append(f"{len(bad)} corrupt line(s) "
-                         f"({self._where([b[0] for b in bad])}; first: "
-                         f"{bad[0][2]})")
-        if torn:
-            parts.append('a last line cut short')
-        log.warning(f"Skipping {' and '.join(parts)} of the cache "
-                    f"'{self.path}'; the file is repaired by the next run "
-                    f"that writes to it")
-
-    def _repair(self, complete: bytes, bad: List[BadLine],
-                torn: bool) -> None:
-        r"""Quarantines :obj:`bad` lines and drops a torn last line; only
-        called while the lock is held."""
-        num_lines = complete.count(b'\n')
-        done = []
-        if bad:
-            self._quarantine(bad)
-            numbers = {b[0] for b in bad}
-            kept = b''.join(
-                line + b'\n' for number, line in enumerate(
-                    complete.split(b'\n')[:-1], 1) if number not in numbers)
-            atomic_write(self.path, lambda f: f.write(kept))
-            done.append(f"moved {len(bad)} corrupt line(s) "
-                        f"({self._where(sorted(numbers))}; first: "
-                        f"{bad[0][2]}) to '{self.quarantine_path}'")
-        elif torn:
-            with open(self.path, 'r+b') as f:
-                f.truncate(len(complete))
-                f.flush()
-                os.fsync(f.fileno())
-        if torn:
-            done.append(f'dropped {self._where([num_lines + 1])}, cut '
-                        f'short')
-        log.warning(f"Repaired the cache '{self.path}': {'; '.join(done)}. "
-                    f"Their answers are asked again")
-
-    def _quarantine(self, bad: List[BadLine]) -> None:
-        entries = ''.join(
-            json.dumps(dict(source=f'{self.path}:{number}', reason=reason,
-                            line=line.decode('utf-8', 'surrogateescape'))) +
-            '\n' for number, line, reason in bad)
-        with open(self.quarantine_path, 'a', encoding='utf-8') as f:
-            f.write(entries)
-            f.flush()
-            os.fsync(f.fileno())
-        fsync_dir(osp.dirname(osp.abspath(self.path)))
+    def _import_legacy(self) -> None:
+        r"""Imports :obj:`profiles.jsonl` of earlier versions into
+        :obj:`profiles.sqlite` once (the JSONL file is left as it is)."""
+        legacy = osp.join(self.folder, LEGACY)
+        if not osp.isfile(legacy):
+            return
+        main = self._con if self.path.endswith(MAIN) else _connect(
+            osp.join(self.folder, MAIN))
+        try:
+            main.execute('BEGIN IMMEDIATE')
+            done = main.execute('SELECT 1 FROM imported WHERE source = ?',
+                                (LEGACY, )).fetchone()
+            if done:
+                main.execute('ROLLBACK')
+                return
+            with open(legacy, 'rb') as f:
+                raw = f.read()
+            records, bad, end = scan(raw)
+            for rec in records:  # In file order: a later failure never
+                key = self.key(rec['node_type'], rec['node_id'],  # wins.
+                               rec['hash'])
+                row = main.execute(
+                    'SELECT status FROM answers WHERE node_type = ? AND '
+                    'node_id = ? AND hash = ?', key).fetchone()
+                if row is None or row[0] != 'ok':
+                    main.execute('INSERT OR REPLACE INTO answers VALUES '
+                                 '(?, ?, ?, ?, ?)',
+                                 (*key, rec['status'], json.dumps(
+                                     rec, ensure_ascii=False)))
+            main.execute('INSERT INTO imported VALUES (?, ?, ?)',
+                         (LEGACY, len(raw), len(records)))
+            main.execute('COMMIT')
+        finally:
+            if main is not self._con:
+                main.close()
+        skipped = [f'{legacy}:{n} ({why})' for n, _, why in bad[:_MAX_NAMED]]
+        if end < len(raw):
+            cut = raw[:end].count(b'\n') + 1
+            skipped.append(f'{legacy}:{cut} (cut short)')
+        log.info(f"Imported {len(records)} records of '{legacy}' into "
+                 f"'{osp.join(self.folder, MAIN)}'")
+        if skipped:
+            more = len(bad) - _MAX_NAMED
+            log.warning(f"Skipped lines of '{legacy}' that are not records: "
+                        f"{', '.join(skipped)}"
+                        f"{f' and {more} more' if more > 0 else ''}; their "
+                        f"answers are asked again")
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def locked(self) -> Iterator['ProfileCache']:
+        r"""Holds an exclusive lock on :obj:`<path>.lock` (released by the
+        OS if the process dies), so that two runs never write the same
+        shard (and ask for the same answers) at once."""
         with open(self.path + '.lock', 'w') as f:
             if fcntl is not None:
                 try:
@@ -228,64 +345,17 @@ class ProfileCache:
                                        f"another process") from None
             self._held = True
             try:
-                yield
+                yield self
             finally:
                 self._held = False
                 if fcntl is not None:
                     fcntl.flock(f, fcntl.LOCK_UN)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator['ProfileCache']:
-        r"""Holds an exclusive lock on :obj:`<path>.lock` (released by the
-        OS if the process dies), reloads the file and repairs it, so that
-        two runs never ask for the same answers at once."""
-        with self._lock():
-            self._load()
-            yield self
-
-    def get(self, key: Key) -> Optional[Dict[str, Any]]:
-        r"""Returns the :obj:`"ok"` record of :obj:`key`, if any."""
-        return self.ok.get(key)
-
-    def add(self, key: Key, **record: Any) -> Dict[str, Any]:
-        r"""Appends one record for :obj:`key` and makes it durable."""
-        rec = dict(node_type=key[0], node_id=key[1], hash=key[2], **record)
-        if self._held:
-            self._append(key, rec)
-        else:
-            with self._lock():
-                if not self._ends_complete():
-                    self._load()  # Repairs a torn last line first.
-                self._append(key, rec)
-        return rec
-
-    def _ends_complete(self) -> bool:
-        try:
-            with open(self.path, 'rb') as f:
-                if f.seek(0, os.SEEK_END) == 0:
-                    return True
-                f.seek(-1, os.SEEK_END)
-                return f.read(1) == b'\n'
-        except FileNotFoundError:
-            return True
-
-    def _append(self, key: Key, rec: Dict[str, Any]) -> None:
-        if key in self.ok:
-            raise ValueError(f"The cache '{self.path}' already holds an "
-                             f"answer for {key}")
-        with open(self.path, 'a', encoding='utf-8') as f:
-            f.write(json.dumps(rec, ensure_ascii=False) + '\n')
-            f.flush()
-            os.fsync(f.fileno())
-        self._remember(rec)
-
-    def records(self) -> Iterator[Dict[str, Any]]:
-        r"""Yields every :obj:`"ok"` record."""
-        yield from self.ok.values()
-
-    def __len__(self) -> int:
-        return len(self.ok)
+    def close(self) -> None:
+        r"""Closes the database connections."""
+        for con in [self._con, *self._others.values()]:
+            con.close()
+        self._others.clear()
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.path!r}, ok={len(self.ok)},'
-                f' failed={len(self.failed)})')
+        return f'{self.__class__.__name__}({self.path!r})'

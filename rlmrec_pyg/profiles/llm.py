@@ -2,11 +2,13 @@ r"""LLM profiling through any OpenAI-compatible server (RLMRec,
 `"Representation Learning with Large Language Models for Recommendation"
 <https://arxiv.org/abs/2310.15950>`_, Sec. 3.2, Eq. 13-14)."""
 import asyncio
+import json
 import logging
 import os
 import os.path as osp
 import random
-from typing import Any, Dict, List, Optional, Sequence
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 from torch_geometric.data import HeteroData
 from tqdm import tqdm
@@ -16,9 +18,9 @@ from rlmrec_pyg.profiles.cache import Key, ProfileCache, prompt_hash
 from rlmrec_pyg.profiles.parsing import ProfileParseError, parse_profile
 from rlmrec_pyg.profiles.profiler import Profiler, Profiles
 from rlmrec_pyg.profiles.prompt import (
-    build_item_prompts,
-    build_user_prompts,
+    item_prompt_of,
     load_system_prompt,
+    user_prompt_of,
 )
 from rlmrec_pyg.profiles.retry import (
     FATAL_STATUS,
@@ -41,10 +43,14 @@ class OpenAIProfiler(Profiler):
     RLMRec's system prompts: items first, then users from the profiles of
     their training items and their own reviews.
 
-    Every answer is appended to a JSONL :class:`ProfileCache` in
+    Every answer is committed to the SQLite :class:`ProfileCache` in
     :obj:`cache_dir` as soon as it arrives, keyed by node type, node id and
     the hash of (model, system prompt, prompt); a run killed at any moment
-    and started again asks only for what is missing. Requests run
+    and started again asks only for what is missing. Prompts are made one
+    at a time as requests go out (memory does not grow with the
+    catalogue), with a progress bar (rate, ETA). Several processes or
+    machines sharing :obj:`cache_dir` can profile disjoint shards at once
+    (:obj:`shard`); a shard's answers are seen by all. Requests run
     concurrently (at most :obj:`max_concurrency`); HTTP 408/409/429/5xx,
     timeouts, connection errors *and unparseable answers* are retried with
     exponential backoff (a server's ``Retry-After`` is honoured); a node
@@ -97,6 +103,10 @@ class OpenAIProfiler(Profiler):
             completion tokens for the cost estimate (default: list price).
         est_completion_tokens (int, optional): Completion tokens per answer
             assumed by :meth:`dry_run`. (default: :obj:`250`)
+        shard (Tuple[int, int], optional): :obj:`(index, count)`: profile
+            only the nodes :obj:`index, index + count, ...` (one process or
+            machine per shard; items of every shard before users).
+            (default: :obj:`None`)
         **kwargs (optional): :obj:`num_reviews`, :obj:`num_items`,
             :obj:`max_words`, :obj:`seed` of :class:`Profiler`.
     """
@@ -112,8 +122,18 @@ class OpenAIProfiler(Profiler):
                  extra_body: Optional[Dict[str, Any]] = None,
                  poll_interval: float = 30.0,
                  price_per_1m: Optional[Sequence[float]] = None,
-                 est_completion_tokens: int = 250, **kwargs: Any) -> None:
+                 est_completion_tokens: int = 250,
+                 shard: Optional[Sequence[int]] = None,
+                 **kwargs: Any) -> None:
         super().__init__(domain, **kwargs)
+        if shard is not None:
+            if len(shard) != 2 or not 0 <= int(shard[0]) < int(shard[1]):
+                raise ValueError(f"'shard' must be (index, count) with 0 <= "
+                                 f"index < count in "
+                                 f"'{self.__class__.__name__}' (got "
+                                 f"{shard!r})")
+            shard = (int(shard[0]), int(shard[1]))
+        self.shard: Optional[Tuple[int, int]] = shard
         if mode not in MODES:
             raise ValueError(f"'mode' must be one of {MODES} in "
                              f"'{self.__class__.__name__}' (got '{mode}')")
@@ -139,8 +159,7 @@ class OpenAIProfiler(Profiler):
     @property
     def cache(self) -> ProfileCache:
         if self._cache is None:
-            self._cache = ProfileCache(osp.join(self.cache_dir,
-                                                'profiles.jsonl'))
+            self._cache = ProfileCache(self.cache_dir, shard=self.shard)
         return self._cache
 
     def client_kwargs(self) -> Dict[str, Any]:
@@ -174,16 +193,29 @@ class OpenAIProfiler(Profiler):
                 body[name] = getattr(self, name)
         return body
 
+    def nodes(self, num_nodes: int) -> range:
+        r"""The node ids of this profiler's shard (every :obj:`count`-th
+        node from :obj:`index`; all nodes without a shard)."""
+        index, count = self.shard or (0, 1)
+        return range(index, num_nodes, count)
+
+    def prompt_of(self, data: HeteroData, node_type: NodeType,
+                  item_profiles: Optional[Sequence[str]] = None
+                  ) -> Callable[[int], str]:
+        r"""A function of a node id returning its user prompt."""
+        if node_type == ITEM:
+            return item_prompt_of(data, self.domain, self.num_reviews,
+                                  self.max_words, self.seed)
+        assert item_profiles is not None
+        return user_prompt_of(data, self.domain, item_profiles,
+                              self.num_items, self.num_reviews,
+                              self.max_words, self.seed)
+
     def prompts(self, data: HeteroData, node_type: NodeType,
                 item_profiles: Optional[List[str]] = None) -> List[str]:
         r"""Returns the user prompt of every node of :obj:`node_type`."""
-        if node_type == ITEM:
-            return build_item_prompts(data, self.domain, self.num_reviews,
-                                      self.max_words, self.seed)
-        assert item_profiles is not None
-        return build_user_prompts(data, self.domain, item_profiles,
-                                  self.num_items, self.num_reviews,
-                                  self.max_words, self.seed)
+        prompt = self.prompt_of(data, node_type, item_profiles)
+        return [prompt(i) for i in range(data[node_type].num_nodes)]
 
     def keys(self, node_type: NodeType, system: str,
              prompts: Sequence[str]) -> List[Key]:
@@ -193,69 +225,166 @@ class OpenAIProfiler(Profiler):
             for i, p in enumerate(prompts)
         ]
 
+    def item_profiles(self, data: HeteroData,
+                      default: str = 'None') -> Sequence[str]:
+        r"""The cached profile of every item (:obj:`default` where none),
+        read from the cache when indexed: the user prompts of a sharded or
+        resumed run need no list of every item profile."""
+        return _CachedProfiles(self, data, ITEM, default)
+
     def profile_items(self, data: HeteroData) -> Profiles:
-        return self._profile(ITEM, self.prompts(data, ITEM))
+        self.profile(data, ITEM)
+        return self.collect(data, ITEM)
 
     def profile_users(self, data: HeteroData,
                       item_profiles: List[str]) -> Profiles:
-        return self._profile(USER, self.prompts(data, USER, item_profiles))
+        self.profile(data, USER, item_profiles)
+        return self.collect(data, USER, item_profiles)
 
-    def _profile(self, node_type: NodeType, prompts: List[str]) -> Profiles:
+    def profile(self, data: HeteroData, node_type: NodeType,
+                item_profiles: Optional[Sequence[str]] = None
+                ) -> Dict[str, int]:
+        r"""Asks for the answers of this shard's nodes of :obj:`node_type`
+        that the cache does not hold, streaming: prompts are made one at a
+        time as requests go out, so memory does not grow with the
+        catalogue. Returns the counts :obj:`{'nodes', 'cached', 'asked',
+        'failed'}`.
+
+        User prompts use :obj:`item_profiles` (default: the cached item
+        profiles); a sharded run refuses to profile users before every item
+        has its profile (other shards may still be running), as a prompt
+        with a missing item profile would be paid for and then asked again.
+        """
+        if node_type == USER and item_profiles is None:
+            item_profiles = self.item_profiles(data)
+        if node_type == USER and (self.shard or (0, 1))[1] > 1:
+            missing = sum(p == 'None' for p in item_profiles)
+            if missing:
+                raise RuntimeError(
+                    f"{missing} of {data[ITEM].num_nodes} items have "
+                    f"no profile in '{self.cache.folder}' yet: profile the "
+                    f"users once every item shard has finished")
         with self.cache.locked():
-            return self._profile_locked(node_type, prompts)
+            return self._profile_locked(data, node_type, item_profiles)
 
-    def _profile_locked(self, node_type: NodeType,
-                        prompts: List[str]) -> Profiles:
+    def _profile_locked(self, data: HeteroData, node_type: NodeType,
+                        item_profiles: Optional[Sequence[str]]
+                        ) -> Dict[str, int]:
         system = load_system_prompt(self.domain, node_type)
-        keys = self.keys(node_type, system, prompts)
-        todo = [i for i, key in enumerate(keys) if not self.cache.get(key)]
-        log.info(f"{node_type}: {len(prompts)} prompts, "
-                 f"{len(prompts) - len(todo)} cached, {len(todo)} to ask "
-                 f"'{self.model}' ({self.mode})")
+        nodes = self.nodes(data[node_type].num_nodes)
+        prompt = self.prompt_of(data, node_type, item_profiles)
+        counts = dict(nodes=len(nodes), cached=0, asked=0, failed=0)
+        bar = tqdm(total=len(nodes), desc=f'LLM {node_type} profiles',
+                   unit='node', disable=None)
+
+        def todo() -> Iterator[Tuple[Key, str]]:
+            for i in nodes:
+                text = prompt(i)
+                key = ProfileCache.key(node_type, i,
+                                       prompt_hash(self.model, system, text))
+                if self.cache.get(key) is None:
+                    yield key, text
+                else:
+                    counts['cached'] += 1
+                    bar.update(1)
+
+        shard = '' if self.shard is None else \
+            f' (shard {self.shard[0]} of {self.shard[1]})'
+        log.info(f"{node_type}: {len(nodes)} nodes{shard}, asking "
+                 f"'{self.model}' ({self.mode}) for those not cached")
         before = Usage(**self.usage.to_dict())
-        if todo and self.mode == 'batch':
-            run_batch(self, node_type, system, prompts, keys, todo)
-        elif todo:
-            run_sync(self._ask_all(node_type, system, prompts, keys, todo))
+        with bar:
+            if self.mode == 'batch':
+                pending = list(todo())
+                if pending:
+                    keys = [k for k, _ in pending]
+                    run_batch(self, node_type, system,
+                              [p for _, p in pending], keys,
+                              list(range(len(pending))))
+                    counts['asked'] = len(pending)
+                    counts['failed'] = sum(self.cache.get(k) is None
+                                           for k in keys)
+                    bar.update(len(pending))
+            else:
+                run_sync(self._ask_stream(system, todo(), counts, bar))
         spent = Usage(*(a - b for a, b in zip(self.usage.to_dict().values(),
                                               before.to_dict().values())))
         cost = spent.cost(self.model, self.price_per_1m,
                           batch=self.mode == 'batch')
-        log.info(f"{node_type}: {spent.requests} requests, "
-                 f"{spent.prompt_tokens} prompt + {spent.completion_tokens} "
-                 f"completion tokens, estimated cost "
-                 f"{'unknown' if cost is None else f'${cost:.4f}'}")
-        records = [self.cache.get(key) for key in keys]
-        missing = sum(rec is None for rec in records)
-        if missing:
-            log.warning(f"{missing} {node_type} profiles failed (recorded in "
-                        f"'{self.cache.path}'); they get the profile 'None' "
-                        f"and are asked again by the next run")
-        return ([rec['summarization'] if rec else 'None' for rec in records],
-                [rec['reasoning'] if rec else '' for rec in records])
+        log.info(f"{node_type}: {counts['cached']} cached, {counts['asked']} "
+                 f"asked ({counts['failed']} failed); {spent.requests} "
+                 f"requests, {spent.prompt_tokens} prompt + "
+                 f"{spent.completion_tokens} completion tokens, estimated "
+                 f"cost {'unknown' if cost is None else f'${cost:.4f}'}")
+        return counts
 
-    async def _ask_all(self, node_type: NodeType, system: str,
-                       prompts: List[str], keys: List[Key],
-                       todo: List[int]) -> None:
+    def collect(self, data: HeteroData, node_type: NodeType,
+                item_profiles: Optional[Sequence[str]] = None) -> Profiles:
+        r"""Returns the :obj:`(profiles, reasonings)` of every node of
+        :obj:`node_type` from the cache (all shards): :obj:`"None"` and
+        :obj:`""` where there is no answer (failed, or not asked yet)."""
+        system = load_system_prompt(self.domain, node_type)
+        if node_type == USER and item_profiles is None:
+            item_profiles = self.item_profiles(data)
+        prompt = self.prompt_of(data, node_type, item_profiles)
+        profiles, reasonings, missing = [], [], 0
+        for i in range(data[node_type].num_nodes):
+            rec = self.cache.get(ProfileCache.key(
+                node_type, i, prompt_hash(self.model, system, prompt(i))))
+            missing += rec is None
+            profiles.append(rec['summarization'] if rec else 'None')
+            reasonings.append(rec['reasoning'] if rec else '')
+        if missing:
+            log.warning(f"{missing} {node_type} profiles failed or are not "
+                        f"asked yet (failures are recorded in "
+                        f"'{self.cache.folder}'); they get the profile "
+                        f"'None' and are asked again by the next run")
+        return profiles, reasonings
+
+    async def _ask_stream(self, system: str,
+                          todo: Iterator[Tuple[Key, str]],
+                          counts: Dict[str, int], bar: Any) -> None:
+        r"""Asks for every :obj:`(key, prompt)` of :obj:`todo` with
+        :obj:`max_concurrency` workers fed through a bounded queue."""
         import openai
         from openai import AsyncOpenAI
-        sem = asyncio.Semaphore(self.max_concurrency)
-        with tqdm(total=len(todo), desc=f'LLM {node_type} profiles',
-                  disable=None) as bar:
-            async with AsyncOpenAI(**self.client_kwargs()) as client:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=2 * self.max_concurrency)
 
-                async def one(i: int) -> None:
-                    async with sem:
-                        await self._ask(client, system, prompts[i], keys[i])
-                    bar.update(1)
+        async def feed() -> None:
+            for item in todo:
+                await queue.put(item)
+            for _ in range(self.max_concurrency):
+                await queue.put(None)
 
-                try:
-                    await asyncio.gather(*(one(i) for i in todo))
-                except openai.APIError as e:  # Any other SDK error.
-                    raise RuntimeError(
-                        f"A chat completions request failed "
-                        f"({self.describe_error(e)}); the answers received "
-                        f"so far are in '{self.cache.path}'") from None
+        async def work(client: Any) -> None:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                ok = await self._ask(client, system, item[1], item[0])
+                counts['asked'] += 1
+                counts['failed'] += not ok
+                bar.update(1)
+
+        async with AsyncOpenAI(**self.client_kwargs()) as client:
+            tasks = [asyncio.ensure_future(feed())] + [
+                asyncio.ensure_future(work(client))
+                for _ in range(self.max_concurrency)
+            ]
+            try:
+                done, _ = await asyncio.wait(
+                    tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    task.result()  # Raises the first error.
+            except openai.APIError as e:  # Any other SDK error.
+                raise RuntimeError(
+                    f"A chat completions request failed "
+                    f"({self.describe_error(e)}); the answers received "
+                    f"so far are in '{self.cache.path}'") from None
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     def delay(self, attempt: int, wait: Optional[float] = None) -> float:
         r"""Seconds to wait before retry :obj:`attempt` (1-based): the
@@ -266,15 +395,21 @@ class OpenAIProfiler(Profiler):
         return base * (1 + 0.25 * random.random())
 
     async def _ask(self, client: Any, system: str, prompt: str,
-                   key: Key) -> None:
+                   key: Key) -> bool:
+        # The client's own POST with a plain JSON body and answer: the SDK's
+        # typed-params transform and response models (a few ms a request,
+        # the client's main cost at hundreds of requests per second) are
+        # skipped; HTTP errors are raised by the SDK as before.
         import openai
         error, attempt = '', 0
         for attempt in range(1, self.max_retries + 2):
             wait = None
             try:
-                resp = await client.chat.completions.create(
-                    **self.request_body(system, prompt),
-                    extra_body=self.extra_body)
+                raw = await client.post(
+                    '/chat/completions', cast_to=bytes,
+                    body=dict(self.request_body(system, prompt),
+                              **(self.extra_body or {})))
+                resp = _completion(raw)
             except openai.APIStatusError as e:
                 error = self.describe_error(e)
                 if e.status_code in FATAL_STATUS:
@@ -292,47 +427,50 @@ class OpenAIProfiler(Profiler):
                 wait = retry_after(e.response.headers)
             except openai.APIConnectionError as e:  # Includes timeouts.
                 error = self.describe_error(e)
+            except ProfileParseError as e:  # Not a chat completion.
+                error = f'Unparseable answer: {e}'
             else:
-                self.usage.add(resp.usage)
-                content = resp.choices[0].message.content \
-                    if resp.choices else None
+                usage = resp.get('usage')
+                self.usage.add(usage)
                 try:
-                    summary, reasoning = parse_profile(content)
+                    summary, reasoning = parse_profile(resp['content'])
                 except ProfileParseError as e:
                     error = f'Unparseable answer: {e}'
                 else:
-                    usage = resp.usage.model_dump() if resp.usage else None
                     self.cache.add(key, status='ok', summarization=summary,
-                                   reasoning=reasoning, model=resp.model,
-                                   usage=usage, attempts=attempt)
-                    return
+                                   reasoning=reasoning,
+                                   model=resp.get('model'), usage=usage,
+                                   attempts=attempt)
+                    return True
             if attempt <= self.max_retries:
                 await asyncio.sleep(self.delay(attempt, wait))
         self.cache.add(key, status='failed', error=self.redact(error),
                        attempts=attempt)
+        return False
 
     def dry_run(self, data: HeteroData) -> Dict[str, Any]:
-        r"""Counts the prompts still to ask and estimates their tokens and
-        cost, without any request. User prompts use the cached item
-        profiles, else a placeholder of the item word limit (200 words)."""
+        r"""Counts the prompts of this shard still to ask and estimates
+        their tokens and cost, without any request (streaming, as
+        :meth:`profile`). User prompts use the cached item profiles, else a
+        placeholder of the item word limit (200 words)."""
         report: Dict[str, Any] = {}
-        item_prompts = self.prompts(data, ITEM)
-        item_keys = self.keys(ITEM, load_system_prompt(self.domain, ITEM),
-                              item_prompts)
-        item_profiles = [(self.cache.get(k) or {}).get(
-            'summarization', ' '.join(['word'] * 200)) for k in item_keys]
+        item_profiles = self.item_profiles(data, ' '.join(['word'] * 200))
         total_in = total_out = 0
         for node_type in (ITEM, USER):
             system = load_system_prompt(self.domain, node_type)
-            prompts = (item_prompts if node_type == ITEM else self.prompts(
-                data, USER, item_profiles))
-            keys = self.keys(node_type, system, prompts)
-            todo = [p for p, k in zip(prompts, keys) if not self.cache.get(k)]
-            tokens_in = sum(estimate_tokens(system) + estimate_tokens(p) + 8
-                            for p in todo)
-            tokens_out = len(todo) * self.est_completion_tokens
+            prompt = self.prompt_of(data, node_type, item_profiles)
+            nodes = self.nodes(data[node_type].num_nodes)
+            to_ask = tokens_in = 0
+            for i in nodes:
+                text = prompt(i)
+                if self.cache.get(ProfileCache.key(node_type, i, prompt_hash(
+                        self.model, system, text))) is None:
+                    to_ask += 1
+                    tokens_in += (estimate_tokens(system) +
+                                  estimate_tokens(text) + 8)
+            tokens_out = to_ask * self.est_completion_tokens
             total_in, total_out = total_in + tokens_in, total_out + tokens_out
-            report[node_type] = dict(prompts=len(prompts), to_ask=len(todo),
+            report[node_type] = dict(prompts=len(nodes), to_ask=to_ask,
                                      prompt_tokens=tokens_in,
                                      completion_tokens=tokens_out)
         report['cost_usd'] = estimate_cost(total_in, total_out, self.model,
@@ -340,9 +478,51 @@ class OpenAIProfiler(Profiler):
         report['batch_cost_usd'] = estimate_cost(total_in, total_out,
                                                  self.model, self.price_per_1m,
                                                  batch=True)
+        if self.shard is not None:
+            report['shard'] = list(self.shard)
         log.info(f"Dry run ('{self.model}'): {report}")
         return report
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(domain='{self.domain}', "
                 f"model='{self.model}', mode='{self.mode}')")
+
+
+def _completion(raw: bytes) -> Dict[str, Any]:
+    r"""The :obj:`content`, :obj:`usage` and :obj:`model` of a chat
+    completions response body (raises :class:`ProfileParseError` when it is
+    not one)."""
+    try:
+        body = json.loads(raw)
+        message = (body.get('choices') or [{}])[0].get('message') or {}
+        usage = body.get('usage')
+        return dict(content=message.get('content'), model=body.get('model'),
+                    usage=usage if isinstance(usage, dict) else None)
+    except (ValueError, AttributeError, TypeError, IndexError) as e:
+        raise ProfileParseError(f'not a chat completion ({e})') from None
+
+
+class _CachedProfiles(Sequence):
+    r"""The cached profiles of one node type as a read-only sequence (one
+    indexed cache lookup per access)."""
+    def __init__(self, profiler: OpenAIProfiler, data: HeteroData,
+                 node_type: NodeType, default: str) -> None:
+        self.profiler, self.node_type, self.default = profiler, node_type, \
+            default
+        self.num = data[node_type].num_nodes
+        self.system = load_system_prompt(profiler.domain, node_type)
+        self.prompt = profiler.prompt_of(data, node_type)
+
+    def __len__(self) -> int:
+        return self.num
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.num))]
+        if not -self.num <= i < self.num:
+            raise IndexError(f'node {i} of {self.num}')
+        i %= self.num
+        key = ProfileCache.key(self.node_type, i, prompt_hash(
+            self.profiler.model, self.system, self.prompt(i)))
+        rec = self.profiler.cache.get(key)
+        return rec['summarization'] if rec else self.default

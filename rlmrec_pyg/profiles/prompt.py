@@ -6,8 +6,10 @@ import json
 import random
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
+import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
@@ -131,22 +133,38 @@ def sample(values: Sequence[Any], k: Optional[int],
     return [values[i] for i in sorted(rng.sample(range(len(values)), k))]
 
 
+def feedback_of(data: HeteroData, node_type: NodeType, num: Optional[int],
+                max_words: Optional[int],
+                seed: int) -> Callable[[int], List[str]]:
+    r"""A function of a node id returning up to :obj:`num` texts sampled
+    from the node's :obj:`reviews` and :obj:`tags`, each truncated to
+    :obj:`max_words` words (node by node, so that no list for every node
+    is built)."""
+    fields = [v for v in (node_field(data, node_type, f)
+                          for f in FEEDBACK_FIELDS) if v is not None]
+
+    def of(i: int) -> List[str]:
+        pool: List[str] = []
+        for values in fields:
+            texts = values[i]
+            if isinstance(texts, str):
+                texts = [texts]
+            pool += [str(t) for t in texts or [] if render(t) != 'None']
+        return [
+            truncate_words(t, max_words)
+            for t in sample(pool, num, node_rng(seed, node_type, i,
+                                                'reviews'))
+        ]
+
+    return of
+
+
 def feedback(data: HeteroData, node_type: NodeType, num: Optional[int],
              max_words: Optional[int], seed: int) -> List[List[str]]:
     r"""Per node, up to :obj:`num` texts sampled from its :obj:`reviews`
     and :obj:`tags`, each truncated to :obj:`max_words` words."""
-    num_nodes = data[node_type].num_nodes
-    pools: List[List[str]] = [[] for _ in range(num_nodes)]
-    for field in FEEDBACK_FIELDS:
-        values = node_field(data, node_type, field)
-        for i, texts in enumerate(values or []):
-            if isinstance(texts, str):
-                texts = [texts]
-            pools[i] += [str(t) for t in texts or [] if render(t) != 'None']
-    return [[
-        truncate_words(t, max_words)
-        for t in sample(pool, num, node_rng(seed, node_type, i, 'reviews'))
-    ] for i, pool in enumerate(pools)]
+    of = feedback_of(data, node_type, num, max_words, seed)
+    return [of(i) for i in range(data[node_type].num_nodes)]
 
 
 def attach_reviews(data: HeteroData, index: Tensor, texts: Sequence[str],
@@ -184,10 +202,24 @@ def train_items(data: HeteroData) -> List[List[int]]:
     r"""The training items of every user, from
     :obj:`data['user', 'to', 'item'].edge_index` only (never the
     validation or test interactions)."""
-    out: List[List[int]] = [[] for _ in range(data[USER].num_nodes)]
-    for u, i in data[EDGE].edge_index.t().tolist():
-        out[u].append(i)
-    return out
+    of = train_items_of(data)
+    return [of(u) for u in range(data[USER].num_nodes)]
+
+
+def train_items_of(data: HeteroData) -> Callable[[int], List[int]]:
+    r"""A function of a user id returning the user's training items in the
+    order of :obj:`data['user', 'to', 'item'].edge_index` (from a
+    compressed index of the edges: no list for every user)."""
+    user, item = data[EDGE].edge_index
+    order = torch.sort(user, stable=True).indices
+    item = item[order]
+    rowptr = torch.zeros(data[USER].num_nodes + 1, dtype=torch.long)
+    rowptr[1:] = torch.bincount(user, minlength=data[USER].num_nodes).cumsum(0)
+
+    def of(u: int) -> List[int]:
+        return item[rowptr[u]:rowptr[u + 1]].tolist()
+
+    return of
 
 
 def _json_lines(rows: Sequence[Any]) -> str:
@@ -216,23 +248,44 @@ def build_item_prompts(data: HeteroData, domain: str,
         seed (int, optional): Seed of the per-node sampling.
             (default: :obj:`0`)
     """
+    return list(iter_item_prompts(data, domain, num_reviews, max_words,
+                                  seed))
+
+
+def iter_item_prompts(data: HeteroData, domain: str,
+                      num_reviews: Optional[int] = 6,
+                      max_words: Optional[int] = 200, seed: int = 0,
+                      nodes: Optional[Iterable[int]] = None
+                      ) -> Iterator[str]:
+    r"""Yields the prompts of :func:`build_item_prompts` one at a time, of
+    the items :obj:`nodes` (:obj:`None`: all, in order)."""
+    prompt = item_prompt_of(data, domain, num_reviews, max_words, seed)
+    for i in range(data[ITEM].num_nodes) if nodes is None else nodes:
+        yield prompt(i)
+
+
+def item_prompt_of(data: HeteroData, domain: str,
+                   num_reviews: Optional[int] = 6,
+                   max_words: Optional[int] = 200,
+                   seed: int = 0) -> Callable[[int], str]:
+    r"""A function of an item id returning its prompt (as
+    :func:`build_item_prompts`)."""
     dom = resolve_domain(domain)
-    num_items = data[ITEM].num_nodes
     fields = {f: node_field(data, ITEM, f) for f in dom.item_fields}
-    texts = (feedback(data, ITEM, num_reviews, max_words, seed)
+    texts = (feedback_of(data, ITEM, num_reviews, max_words, seed)
              if dom.item_feedback else None)
-    prompts = []
-    for i in range(num_items):
+
+    def prompt(i: int) -> str:
         info = {
             f: render(None if v is None else v[i])
             for f, v in fields.items()
         }
-        prompt = ('BASIC INFORMATION: \n' +
-                  json.dumps(info, ensure_ascii=False))
+        out = 'BASIC INFORMATION: \n' + json.dumps(info, ensure_ascii=False)
         if texts is not None:
-            prompt += '\nUSER FEEDBACK: \n' + _json_lines(texts[i])
-        prompts.append(prompt)
-    return prompts
+            out += '\nUSER FEEDBACK: \n' + _json_lines(texts(i))
+        return out
+
+    return prompt
 
 
 def build_user_prompts(data: HeteroData, domain: str,
@@ -262,19 +315,50 @@ def build_user_prompts(data: HeteroData, domain: str,
         seed (int, optional): Seed of the per-node sampling.
             (default: :obj:`0`)
     """
+    return list(iter_user_prompts(data, domain, item_profiles, num_items,
+                                  num_reviews, max_words, seed))
+
+
+def iter_user_prompts(data: HeteroData, domain: str,
+                      item_profiles: Sequence[str],
+                      num_items: Optional[int] = 6,
+                      num_reviews: Optional[int] = 6,
+                      max_words: Optional[int] = 200, seed: int = 0,
+                      nodes: Optional[Iterable[int]] = None
+                      ) -> Iterator[str]:
+    r"""Yields the prompts of :func:`build_user_prompts` one at a time, of
+    the users :obj:`nodes` (:obj:`None`: all, in order);
+    :obj:`item_profiles` may be any sequence (*e.g.*, one reading a
+    cache), indexed only at the sampled items."""
+    prompt = user_prompt_of(data, domain, item_profiles, num_items,
+                            num_reviews, max_words, seed)
+    for u in range(data[USER].num_nodes) if nodes is None else nodes:
+        yield prompt(u)
+
+
+def user_prompt_of(data: HeteroData, domain: str,
+                   item_profiles: Sequence[str],
+                   num_items: Optional[int] = 6,
+                   num_reviews: Optional[int] = 6,
+                   max_words: Optional[int] = 200,
+                   seed: int = 0) -> Callable[[int], str]:
+    r"""A function of a user id returning its prompt (as
+    :func:`build_user_prompts`)."""
     dom = resolve_domain(domain)
     if len(item_profiles) != data[ITEM].num_nodes:
         raise ValueError(f"Expected one item profile per item "
                          f"({data[ITEM].num_nodes}, got "
                          f"{len(item_profiles)})")
     titles = node_field(data, ITEM, 'title')
-    texts = feedback(data, USER, num_reviews, max_words, seed)
-    prompts = []
-    for u, items in enumerate(train_items(data)):
+    texts = feedback_of(data, USER, num_reviews, max_words, seed)
+    items_of = train_items_of(data)
+
+    def prompt(u: int) -> str:
         rows = [{
             'title': render(None if titles is None else titles[i]),
             'description': render(item_profiles[i]),
-        } for i in sample(items, num_items, node_rng(seed, USER, u))]
-        prompts.append(f'{dom.user_header}: \n{_json_lines(rows)}'
-                       f'\nUSER FEEDBACK: \n{_json_lines(texts[u])}')
-    return prompts
+        } for i in sample(items_of(u), num_items, node_rng(seed, USER, u))]
+        return (f'{dom.user_header}: \n{_json_lines(rows)}'
+                f'\nUSER FEEDBACK: \n{_json_lines(texts(u))}')
+
+    return prompt

@@ -36,15 +36,34 @@ def profiler_kwargs(url: str, cache_dir: str, **kwargs: Any) -> Dict:
 
 
 def ok_per_node(path: str) -> Dict[Any, int]:
-    import json
+    r"""Answers per node in the cache folder of :obj:`path` (every database
+    file of it), read with plain SQL."""
+    import glob
+    import os.path as osp
+    import sqlite3
+    folder = path if osp.isdir(path) else osp.dirname(path)
     counts: Dict[Any, int] = {}
-    with open(path) as f:
-        for line in f:
-            rec = json.loads(line)
-            if rec['status'] == 'ok':
-                key = (rec['node_type'], rec['node_id'])
-                counts[key] = counts.get(key, 0) + 1
+    for file in glob.glob(osp.join(folder, 'profiles*.sqlite')):
+        con = sqlite3.connect(f'file:{file}?mode=ro', uri=True)
+        for node_type, node_id in con.execute(
+                "SELECT node_type, node_id FROM answers WHERE status = 'ok'"):
+            key = (node_type, node_id)
+            counts[key] = counts.get(key, 0) + 1
+        con.close()
     return counts
+
+
+def num_answers(path: str) -> int:
+    r"""The answers in the cache folder of :obj:`path` (0 before it
+    exists)."""
+    import os.path as osp
+    folder = path if osp.isdir(path) else osp.dirname(path)
+    if not osp.isdir(folder):
+        return 0
+    try:
+        return sum(ok_per_node(folder).values())
+    except Exception:  # Created meanwhile: not a database yet.
+        return 0
 
 
 def lines(path: str) -> List[str]:

@@ -139,3 +139,48 @@ def test_fatal_errors_and_repr_hide_the_key(tmp_path):
                               "model='gpt-3.5-turbo', mode='async')")
     with pytest.raises(ValueError, match="'mode' must be one of"):
         OpenAIProfiler(mode='sync')
+
+
+def test_shards_profile_disjoint_nodes_and_share_answers(tmp_path):
+    # Two shards (as two machines on one folder): each asks only its own
+    # nodes, users wait for every item, and the assembled run asks nothing.
+    data = review_data(num_users=10, num_items=14)
+    with FakeOpenAIServer(fault_rate=0.3) as server:
+        shards = [OpenAIProfiler(**profiler_kwargs(
+            server.url, str(tmp_path), shard=(i, 2))) for i in (0, 1)]
+        report = shards[1].dry_run(data)
+        assert report[ITEM]['to_ask'] == 7 and report['shard'] == [1, 2]
+        assert shards[0].profile(data, ITEM) == dict(nodes=7, cached=0,
+                                                     asked=7, failed=0)
+        with pytest.raises(RuntimeError, match='7 of 14 items have no '
+                           'profile .* once every item shard has finished'):
+            shards[0].profile(data, USER)
+        shards[1].profile(data, ITEM)
+        for shard in shards:
+            shard.profile(data, USER)
+        answered = [r['pid'] for r in server.requests
+                    if r['fault'] in (None, 'fenced', 'prose')]
+        whole = OpenAIProfiler(**profiler_kwargs(server.url, str(tmp_path)))
+        num_requests = len(server.requests)
+        out = whole(data)
+        assert len(server.requests) == num_requests  # nothing asked again
+    assert len(answered) == 24  # one good answer per node, none twice
+    assert out[ITEM][PROFILE] == expected(whole, data, ITEM)
+    assert out[USER][PROFILE] == expected(whole, data, USER,
+                                          out[ITEM][PROFILE])
+    with pytest.raises(ValueError, match=r"'shard' must be \(index, count\)"):
+        OpenAIProfiler(shard=(2, 2))
+
+
+def test_a_resumed_run_asks_only_what_is_missing(tmp_path):
+    data = review_data(num_users=4, num_items=30)
+    with FakeOpenAIServer() as server:
+        first = OpenAIProfiler(**profiler_kwargs(server.url, str(tmp_path),
+                                                 shard=(0, 3)))
+        first.profile(data, ITEM)
+        asked = {r['pid'] for r in server.requests}
+        profiler = OpenAIProfiler(**profiler_kwargs(server.url,
+                                                    str(tmp_path)))
+        counts = profiler.profile(data, ITEM)
+    assert counts == dict(nodes=30, cached=10, asked=20, failed=0)
+    assert not asked & {r['pid'] for r in server.requests[10:]}

@@ -1,4 +1,9 @@
 import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -14,156 +19,114 @@ def test_prompt_hash_changes_with_every_part():
     assert base != prompt_hash('gpt-3.5-turbo', 'systemp', 'rompt')
 
 
-def test_append_reload_and_one_answer_per_key(tmp_path):
-    path = str(tmp_path / 'sub' / 'profiles.jsonl')
-    cache = ProfileCache(path)
+def rows(path):
+    con = sqlite3.connect(path)
+    try:
+        return con.execute('SELECT node_type, node_id, hash, status '
+                           'FROM answers ORDER BY node_id').fetchall()
+    finally:
+        con.close()
+
+
+def test_add_reload_and_one_answer_per_key(tmp_path):
+    cache = ProfileCache(str(tmp_path / 'sub'))
+    assert cache.path == str(tmp_path / 'sub' / 'profiles.sqlite')
     key = cache.key('item', 3, 'abc')
     cache.add(key, status='failed', error='HTTP 500')
-    assert cache.get(key) is None and key in cache.failed
+    assert cache.get(key) is None and cache.failure(key)['error'] == \
+        'HTTP 500' and key in cache.failed
     cache.add(key, status='ok', summarization='s', reasoning='r')
     with pytest.raises(ValueError, match='already holds an answer'):
         cache.add(key, status='ok', summarization='again', reasoning='')
+    cache.add(key, status='failed', error='late')  # never replaces an answer
     cache.add(cache.key('user', 0, 'def'), status='ok', summarization='u',
               reasoning='')
-    again = ProfileCache(path)
+    with pytest.raises(ValueError, match="'status' must be 'ok' or"):
+        cache.add(cache.key('user', 1, 'x'), status='maybe')
+    again = ProfileCache(str(tmp_path / 'sub' / 'profiles.sqlite'))
     assert len(again) == 2 and not again.failed
     assert again.get(key)['summarization'] == 's'
-    assert [json.loads(x)['status'] for x in open(path)] == \
-        ['failed', 'ok', 'ok']
+    assert again.failure(key) is None
+    assert rows(cache.path) == [('user', 0, 'def', 'ok'),
+                                ('item', 3, 'abc', 'ok')]
 
 
-def test_truncated_last_line_is_dropped(tmp_path):
-    path = tmp_path / 'profiles.jsonl'
-    cache = ProfileCache(str(path))
-    cache.add(cache.key('item', 0, 'a'), status='ok', summarization='s',
-              reasoning='r')
-    with open(path, 'a') as f:
-        f.write('{"node_type": "item", "node_id": 1, "ha')  # Killed here.
-    cache = ProfileCache(str(path))
-    assert len(cache) == 1
-    cache.add(cache.key('item', 1, 'b'), status='ok', summarization='t',
-              reasoning='')
-    assert [json.loads(x)['node_id'] for x in open(path)] == [0, 1]
-
-
-def test_one_writer_at_a_time(tmp_path):
-    path = str(tmp_path / 'profiles.jsonl')
-    with ProfileCache(path).locked():
+def test_one_writer_per_shard(tmp_path):
+    folder = str(tmp_path)
+    with ProfileCache(folder).locked():
         with pytest.raises(RuntimeError, match='in use by another process'):
-            with ProfileCache(path).locked():
+            with ProfileCache(folder).locked():
                 pass
-    with ProfileCache(path).locked() as cache:
+        with ProfileCache(folder, shard=(1, 2)).locked():  # another shard
+            with pytest.raises(RuntimeError, match='in use by another'):
+                with ProfileCache(folder, shard=(1, 2)).locked():
+                    pass
+    with ProfileCache(folder).locked() as cache:
         assert len(cache) == 0
 
 
-def _fill(cache, num):
-    for i in range(num):
-        cache.add(cache.key('item', i, 'h'), status='ok',
-                  summarization=f's{i}', reasoning='r')
+def test_shards_write_their_own_files_and_read_all(tmp_path):
+    folder = str(tmp_path)
+    first = ProfileCache(folder, shard=(0, 2))
+    second = ProfileCache(folder, shard=(1, 2))
+    assert first.path.endswith('profiles-shard-0-of-2.sqlite')
+    first.add(first.key('item', 0, 'a'), status='ok', summarization='0',
+              reasoning='')
+    second.add(second.key('item', 1, 'b'), status='ok', summarization='1',
+               reasoning='')
+    # Each sees the other's answer (so it is never asked twice), and the
+    # unsharded cache sees both.
+    assert second.get(second.key('item', 0, 'a'))['summarization'] == '0'
+    assert first.get(first.key('item', 1, 'b'))['summarization'] == '1'
+    assert sorted(ProfileCache(folder).ok) == [('item', 0, 'a'),
+                                               ('item', 1, 'b')]
+    assert rows(first.path) == [('item', 0, 'a', 'ok')]
 
 
-CORRUPT = {
-    'invalid JSON': b'{"node_type": "item", "node_id": 1, "ha',
-    'bad UTF-8': b'{"node_type": "item\xff\xfe", "node_id": 1}',
-    'a JSON list': b'[1, 2]',
-    'a record without hash': b'{"node_type": "item", "node_id": 1, '
-                             b'"status": "ok"}',
-    'an ok record without summarization': b'{"node_type": "item", '
-    b'"node_id": 1, "hash": "h", "status": "ok"}',
-}
+def test_two_processes_write_shards_at_once(tmp_path):
+    script = ("import sys\nfrom rlmrec_pyg.profiles import ProfileCache\n"
+              "i = int(sys.argv[1])\n"
+              "cache = ProfileCache(sys.argv[2], shard=(i, 2))\n"
+              "with cache.locked():\n"
+              "    for n in range(i, 400, 2):\n"
+              "        cache.add(cache.key('item', n, 'h'), status='ok',\n"
+              "                  summarization=str(n), reasoning='')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    procs = [subprocess.Popen([sys.executable, '-c', script, str(i),
+                               str(tmp_path)], env=env) for i in (0, 1)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    ok = ProfileCache(str(tmp_path)).ok
+    assert sorted(k[1] for k in ok) == list(range(400))
+    assert all(rec['summarization'] == str(k[1]) for k, rec in ok.items())
 
 
-@pytest.mark.parametrize('kind', list(CORRUPT))
-def test_unlocked_read_skips_a_corrupt_line_in_memory(tmp_path, caplog,
-                                                      kind):
-    # Catches: a parse error that escapes (crash loop), or an unlocked
-    # reader that rewrites the file.
-    path = tmp_path / 'profiles.jsonl'
-    _fill(ProfileCache(str(path)), 3)
-    lines = path.read_bytes().split(b'\n')
-    lines[1] = CORRUPT[kind]
-    path.write_bytes(b'\n'.join(lines))
-    before = path.read_bytes()
-    cache = ProfileCache(str(path))
-    assert sorted(k[1] for k in cache.ok) == [0, 2]
-    assert path.read_bytes() == before
-    assert not (tmp_path / 'profiles.jsonl.quarantine').exists()
-    assert f'{path}:2' in caplog.text
+def test_legacy_jsonl_is_imported_once(tmp_path, caplog):
+    # A cache of earlier versions: answers, a failure, an answer that wins
+    # over an earlier failure, a corrupt line and a last line cut short.
+    def record(node_id, status, **extra):
+        return json.dumps(dict(node_type='item', node_id=node_id, hash='h',
+                               status=status, **extra)).encode() + b'\n'
 
-
-def test_corrupt_lines_are_quarantined_and_only_they_asked_again(
-        tmp_path, caplog):
-    # Catches: no quarantine entry, a repair that drops good lines or keeps
-    # corrupt ones, a profiler that asks again for more than the lost keys.
-    from fake_openai_server import FakeOpenAIServer, prompt_id
-    from profile_helpers import ok_per_node, profiler_kwargs, review_data
-
-    from rlmrec_pyg.profiles import OpenAIProfiler
-    from rlmrec_pyg.typing import ITEM, PROFILE, USER
-
-    data = review_data(num_users=3, num_items=5)
-    with FakeOpenAIServer() as server:
-        first = OpenAIProfiler(**profiler_kwargs(server.url, str(tmp_path)))
-        first(data)
-    path = tmp_path / 'profiles.jsonl'
-    lines = path.read_bytes().split(b'\n')
-    where = {(rec['node_type'], rec['node_id']): n
-             for n, rec in enumerate(map(json.loads, lines[:-1]))}
-    lost = {('item', 1): b'{"node_type": "item", "node_id": 1, "ha',
-            ('item', 3): b'{"summarization": "\xff\xfe"}',
-            ('user', 2): b'["not", "a", "record"]'}
-    for node, line in lost.items():
-        lines[where[node]] = line
-    path.write_bytes(b'\n'.join(lines))
-    kept = [line for n, line in enumerate(lines[:-1])
-            if n not in {where[node] for node in lost}]
-
-    with FakeOpenAIServer() as server:
-        profiler = OpenAIProfiler(**profiler_kwargs(server.url,
-                                                    str(tmp_path)))
-        out = profiler(data)
-    items = [f'profile {prompt_id(p)}' for p in profiler.prompts(data, ITEM)]
-    assert out[ITEM][PROFILE] == items
-    asked = sorted(r['pid'] for r in server.requests)
-    want = [profiler.prompts(data, ITEM)[1], profiler.prompts(data, ITEM)[3],
-            profiler.prompts(data, USER, items)[2]]
-    assert asked == sorted(prompt_id(p) for p in want)
-    quarantined = [json.loads(x) for x in open(f'{path}.quarantine')]
-    assert sorted(q['source'] for q in quarantined) == sorted(
-        f'{path}:{where[node] + 1}' for node in lost)
-    assert {q['line'].encode('utf-8', 'surrogateescape')
-            for q in quarantined} == set(lost.values())
-    new = path.read_bytes().split(b'\n')
-    assert new[:len(kept)] == kept  # Every good line survives unchanged.
-    assert set(ok_per_node(str(path)).values()) == {1}
-    assert len(ok_per_node(str(path))) == 8
-    assert str(path) + '.quarantine' in caplog.text
-
-
-def test_unlocked_reader_never_changes_a_locked_cache(tmp_path):
-    # Catches: a repair (truncation or rewrite) without the lock, and an
-    # 'add' that writes without taking the lock.
-    from profile_helpers import profiler_kwargs, review_data
-
-    from rlmrec_pyg.profiles import OpenAIProfiler
-
-    path = tmp_path / 'profiles.jsonl'
-    writer = ProfileCache(str(path))
-    _fill(writer, 3)
-    with writer.locked():
-        with open(path, 'ab') as f:  # The writer's next line, half done,
-            f.write(b'{"node_type": "item", "node_id": 7, "h')
-        lines = path.read_bytes().split(b'\n')
-        lines[0] = b'not json'  # and a corrupt line before it.
-        path.write_bytes(b'\n'.join(lines))
-        before = path.read_bytes()
-        reader = ProfileCache(str(path))
-        assert sorted(k[1] for k in reader.ok) == [1, 2]
-        report = OpenAIProfiler(**profiler_kwargs(
-            'http://127.0.0.1:9/v1', str(tmp_path))).dry_run(
-                review_data(num_users=2, num_items=2))
-        assert report['item']['to_ask'] == 2
-        with pytest.raises(RuntimeError, match='in use by another process'):
-            reader.add(reader.key('item', 9, 'h'), status='failed')
-        assert path.read_bytes() == before
-    assert not (tmp_path / 'profiles.jsonl.quarantine').exists()
+    raw = (record(0, 'ok', summarization='s0', reasoning='r') +
+           record(1, 'failed', error='HTTP 500') +
+           record(2, 'failed', error='HTTP 429') +
+           record(2, 'ok', summarization='s2', reasoning='r') +
+           b'{"node_type": "item", "no\n' +
+           record(3, 'ok', summarization='s3', reasoning='r')[:20])
+    legacy = tmp_path / 'profiles.jsonl'
+    legacy.write_bytes(raw)
+    with caplog.at_level(logging.INFO):
+        cache = ProfileCache(str(tmp_path))
+    assert {k[1]: r['summarization'] for k, r in cache.ok.items()} == {
+        0: 's0', 2: 's2'}
+    assert list(cache.failed) == [('item', 1, 'h')]
+    assert f'{legacy}:5 (not JSON' in caplog.text
+    assert f'{legacy}:6 (cut short)' in caplog.text
+    assert legacy.read_bytes() == raw  # left as it was
+    # Imported once: a second open (or a shard) adds nothing again.
+    cache.add(cache.key('item', 1, 'h'), status='ok', summarization='s1',
+              reasoning='')
+    ProfileCache(str(tmp_path))
+    ProfileCache(str(tmp_path), shard=(0, 3))
+    assert len(ProfileCache(str(tmp_path))) == 3
+    assert [r[1] for r in rows(cache.path)] == [0, 1, 2]

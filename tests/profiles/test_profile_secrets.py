@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os.path as osp
+import sqlite3
 
 import openai
 import pytest
@@ -35,8 +36,12 @@ def make_profiler(url, tmp_path, **kwargs):
 
 
 def records(profiler):
-    with open(profiler.cache.path) as f:
-        return [json.loads(line) for line in f]
+    con = sqlite3.connect(profiler.cache.path)
+    try:
+        return [json.loads(r) for r, in con.execute(
+            'SELECT record FROM answers')]
+    finally:
+        con.close()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import sys
 import time
 
 from fake_openai_server import FakeOpenAIServer, prompt_id
-from profile_helpers import lines, ok_per_node, profiler_kwargs, review_data
+from profile_helpers import (num_answers, ok_per_node, profiler_kwargs,
+                             review_data)
 
 from rlmrec_pyg.profiles import OpenAIProfiler, ProfileCache
 from rlmrec_pyg.typing import ITEM, PROFILE, USER
@@ -16,7 +17,7 @@ HERE = osp.dirname(__file__)
 
 def test_sigkill_mid_run_then_restart(tmp_path):
     cache_dir = str(tmp_path / 'cache')
-    path = osp.join(cache_dir, 'profiles.jsonl')
+    path = osp.join(cache_dir, 'profiles.sqlite')
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [HERE, osp.dirname(HERE)] + sys.path))
     with FakeOpenAIServer(fault_rate=0.25, latency=0.05,
@@ -27,7 +28,7 @@ def test_sigkill_mid_run_then_restart(tmp_path):
             stderr=subprocess.PIPE)
         deadline = time.time() + 120
         while time.time() < deadline and child.poll() is None:
-            if osp.exists(path) and len(lines(path)) >= 15:
+            if num_answers(cache_dir) >= 15:
                 break
             time.sleep(0.02)
         assert child.poll() is None, child.stderr.read().decode()[-2000:]
@@ -47,7 +48,7 @@ def test_sigkill_mid_run_then_restart(tmp_path):
         assert out[node_type][PROFILE] == [
             f'profile {prompt_id(p)}' for p in prompts
         ]
-    # Zero duplicated: one answer per node in the file.
+    # Zero duplicated: one answer per node in the cache.
     counts = ok_per_node(path)
     assert len(counts) == 70 and set(counts.values()) == {1}
     # No request for a node answered before the kill (the fake answer of a
