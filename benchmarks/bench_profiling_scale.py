@@ -17,7 +17,7 @@ is checked against the prompts the server saw.
 
 .. code-block:: bash
 
-    python benchmarks/bench_profiling_scale.py --num-items 1000000 \
+    python -m benchmarks.bench_profiling_scale --num-items 1000000 \
         --kill-at 100000 --concurrency 64 --out profiling.json
 """
 import argparse
@@ -27,35 +27,19 @@ import os.path as osp
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(ROOT, 'tests'))
+from benchmarks.common import (child_result, fake_openai_server,
+                               print_result, profiling_child, start_child)
 
-from fake_openai_server import FakeOpenAIServer, prompt_id  # noqa: E402
+_fake = fake_openai_server()
+FakeOpenAIServer = _fake.FakeOpenAIServer
+prompt_id = _fake.prompt_id
 
-CHILD = r'''
-import json, resource, sys, time
-from rlmrec_pyg.data.synthetic import synthetic_catalogue
-from rlmrec_pyg.profiles import OpenAIProfiler
-url, cache, num_items, concurrency = sys.argv[1:5]
-data = synthetic_catalogue(2000, int(num_items), 2 * int(num_items),
-                           with_text=True)
-profiler = OpenAIProfiler(domain='movie', base_url=url, api_key='sk-bench',
-                          cache_dir=cache, max_concurrency=int(concurrency),
-                          timeout=1.0, backoff=0.05, max_backoff=0.5,
-                          max_retries=8)
-print('START', time.time(), flush=True)
-counts = profiler.profile(data, 'item')
-print('RESULT', json.dumps(dict(
-    counts=counts, end=time.time(),
-    max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)),
-    flush=True)
-'''
+CHILD = profiling_child("max_concurrency=option, timeout=1.0, backoff=0.05, "
+                        "max_backoff=0.5, max_retries=8")
 GOOD = (None, 'fenced', 'prose')  # faults whose answer parses
 
 
@@ -84,13 +68,8 @@ def cached_pids(db: str) -> dict:
         con.close()
 
 
-def start_child(url, cache, args):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
-               TQDM_DISABLE='1')
-    return subprocess.Popen(
-        [sys.executable, '-c', CHILD, url, cache, str(args.num_items),
-         str(args.concurrency)], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True)
+def start(url, cache, args):
+    return start_child(CHILD, url, cache, args.num_items, args.concurrency)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -137,7 +116,7 @@ def main() -> None:
                           slow_seconds=1.5) as server:
         # 1. Profile until --kill-at answers are cached, then SIGKILL.
         t0 = time.time()
-        child = start_child(server.url, cache, args)
+        child = start(server.url, cache, args)
         started = float(child.stdout.readline().split()[1])
         kill = run_until(child, db, args.kill_at)
         first = len(server.requests)
@@ -151,19 +130,14 @@ def main() -> None:
             setup_seconds=round(started - t0, 1))
         # 2. Resume (to the end, or until --resume-until answers).
         t1 = time.time()
-        child = start_child(server.url, cache, args)
+        child = start(server.url, cache, args)
         started = float(child.stdout.readline().split()[1])
         resumed: dict = {}
         if args.resume_until is not None:
             kill = run_until(child, db, args.resume_until)
             end, rss = kill['killed'], kill['rss']
         else:
-            result = None
-            for line in child.stdout:
-                if line.startswith('RESULT'):
-                    result = json.loads(line.split(' ', 1)[1])
-            child.wait()
-            assert result is not None, 'the resumed run printed no result'
+            result = child_result(child)
             end, rss = result['end'], result['max_rss_mb']
             resumed['counts'] = result['counts']
         second = server.requests[first:]
@@ -206,10 +180,7 @@ def main() -> None:
     out['sample_checked'] = len(sample)
     out['sample_wrong'] = sum(final[i] != prompt_id(prompt(i))
                               for i in sample)
-    print(json.dumps(out, indent=1))
-    if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(out, f, indent=1)
+    print_result(out, args.out)
 
 
 if __name__ == '__main__':

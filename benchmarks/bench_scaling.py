@@ -38,7 +38,7 @@ from benchmarks.common import add_common_args, clock, since, write_result
 from rlmrec_pyg.data import BPRSampler
 from rlmrec_pyg.data.synthetic import synthetic_catalogue
 from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN, Recommender
-from rlmrec_pyg.train import evaluate
+from rlmrec_pyg.train import evaluate, retain_freed_memory
 from rlmrec_pyg.train.loop import loss_weights, train_epoch
 from rlmrec_pyg.train.sampled import train_epoch_sampled
 from rlmrec_pyg.typing import EDGE, ITEM
@@ -125,11 +125,16 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                         default=[4, 2])
     parser.add_argument('--eval-users', type=int, default=10000)
     parser.add_argument('--item-chunk', type=int, default=65536)
+    parser.add_argument('--retain-freed-memory', action='store_true',
+                        help="glibc malloc keeps large freed blocks "
+                        "(rlmrec_pyg.train.retain_freed_memory)")
     parser.add_argument('--child', nargs=2, metavar=('SIZE', 'CASE'),
                         help=argparse.SUPPRESS)
     args = add_common_args(parser).parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.child:
+        if args.retain_freed_memory:
+            retain_freed_memory()
         args.size, args.case = int(float(args.child[0])), args.child[1]
         print(json.dumps(child(args)))
         return {}
@@ -144,7 +149,9 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 '--max-candidates', str(args.max_candidates), '--eval-users',
                 str(args.eval_users), '--item-chunk', str(args.item_chunk),
                 '--threads', str(args.threads), '--num-neighbors',
-                *map(str, args.num_neighbors)]
+                *map(str, args.num_neighbors)] + (
+                    ['--retain-freed-memory'] if args.retain_freed_memory
+                    else [])
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [root] + [p for p in [os.environ.get('PYTHONPATH')] if p]))

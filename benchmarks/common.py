@@ -13,8 +13,13 @@ with one sample per timed round in every list (:mod:`benchmarks.compare_trees`
 reads :obj:`"cases"`).
 """
 import argparse
+import importlib.util
+import json
 import os
+import os.path as osp
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -34,6 +39,8 @@ from rlmrec_pyg.typing import EDGE, ITEM, USER
 # PyTorch's notice on every CSR adjacency (the library's default backend).
 warnings.filterwarnings('ignore', '.*Sparse CSR tensor support.*')
 
+#: The repository root (the benchmarks' children run with it on their path).
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The official batch size and embedding width (amazon ymls).
 BATCH, DIM = 4096, 32
 #: Wall and CPU seconds of every timed round, per case.
@@ -175,6 +182,80 @@ def describe(data: HeteroData) -> str:
     return (f"torch {env['torch']}, threads {env['threads']}, cpu "
             f"{env['cpu_count']}, users {data[USER].num_nodes}, items "
             f"{data[ITEM].num_nodes}, train {data[EDGE].edge_index.size(1)}")
+
+
+def fake_openai_server() -> Any:
+    r"""The tests' fake OpenAI-compatible server module
+    (``tests/fake_openai_server.py``, loaded from its file: tests/ is no
+    package)."""
+    spec = importlib.util.spec_from_file_location(
+        'fake_openai_server', osp.join(ROOT, 'tests', 'fake_openai_server.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def profiling_child(options: str) -> str:
+    r"""The code of a process that profiles the items of a synthetic
+    catalogue (``sys.argv[1:5]``: server URL, cache folder, number of
+    items, one integer option) with an :class:`~rlmrec_pyg.profiles.
+    OpenAIProfiler` given :obj:`options` (keyword arguments in Python; the
+    integer option is :obj:`option`), printing ``START <time>`` before and
+    ``RESULT <json>`` (counts, end time, peak RSS) after."""
+    return (
+        "import json, resource, sys, time\n"
+        "from rlmrec_pyg.data.synthetic import synthetic_catalogue\n"
+        "from rlmrec_pyg.profiles import OpenAIProfiler\n"
+        "url, cache, num_items, option = sys.argv[1:5]\n"
+        "option = int(option)\n"
+        "data = synthetic_catalogue(2000, int(num_items), 2 * int(num_items),"
+        " with_text=True)\n"
+        "profiler = OpenAIProfiler(domain='movie', base_url=url, "
+        f"api_key='sk-bench', cache_dir=cache, {options})\n"
+        "print('START', time.time(), flush=True)\n"
+        "counts = profiler.profile(data, 'item')\n"
+        "print('RESULT', json.dumps(dict(counts=counts, end=time.time(), "
+        "max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / "
+        "1024)), flush=True)\n")
+
+
+def start_child(code: str, *args: Any) -> 'subprocess.Popen[str]':
+    r"""Starts :obj:`python -c code args...` in :func:`child_env`, its
+    standard output a text pipe, its standard error discarded."""
+    return subprocess.Popen([sys.executable, '-c', code, *map(str, args)],
+                            env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def child_result(child: 'subprocess.Popen[str]') -> Dict[str, Any]:
+    r"""Waits for :obj:`child` and returns the JSON of its ``RESULT``
+    line."""
+    result = None
+    for line in child.stdout or []:
+        if line.startswith('RESULT'):
+            result = json.loads(line.split(' ', 1)[1])
+    child.wait()
+    if result is None:
+        raise RuntimeError(f'the child process printed no result (exit '
+                           f'code {child.returncode})')
+    return result
+
+
+def child_env(**extra: str) -> Dict[str, str]:
+    r"""The environment of a benchmark's child process: the repository on
+    its path, one thread, no progress bars, plus :obj:`extra`."""
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1',
+               TQDM_DISABLE='1', HF_HUB_OFFLINE='1')
+    env.update(extra)
+    return env
+
+
+def print_result(out: Mapping[str, Any], path: Optional[str]) -> None:
+    r"""Prints :obj:`out` as JSON and writes it to :obj:`path` (when
+    given), crash-safely."""
+    print(json.dumps(out, indent=1))
+    if path:
+        json_save(dict(out), path, indent=1)
 
 
 def write_result(path: Optional[str], benchmark: str,

@@ -35,7 +35,7 @@ FAULTS = ('429', '500', 'slow', 'malformed', 'fenced', 'prose', 'empty')
 #: Routes that :obj:`errors` can break: chat completions, embeddings, file
 #: upload, batch creation, batch retrieval (polling), file content.
 ROUTES = ('chat', 'embeddings', 'upload', 'batch_create', 'batch_retrieve',
-          'file_content')
+          'batch_list', 'file_content')
 ERROR_STATUS = (400, 401, 403, 404, 409, 422, 429, 500, 503)
 
 
@@ -59,6 +59,14 @@ def _unit(text: str, seed: int) -> float:
     return int.from_bytes(digest[:8], 'big') / 2**64
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and closed its connection is expected.
+        import sys
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAIServer:
     def __init__(self, fault_rate: float = 0.0, script: Optional[List[str]]
                  = None, faults: Tuple[str, ...] = FAULTS,
@@ -75,10 +83,12 @@ class FakeOpenAIServer:
         self.lock = threading.Lock()
         self.requests: List[Dict[str, Any]] = []  # One entry per request.
         self.in_flight = self.max_in_flight = 0  # Concurrent chat requests.
+        # Batch lines created and not yet completed (now, and at most).
+        self.enqueued = self.max_enqueued = 0
         self.attempts: Counter = Counter()  # Chat requests per prompt id.
         self.files: Dict[str, bytes] = {}
         self.batches: Dict[str, Dict[str, Any]] = {}
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), _handler(self))
+        self.httpd = _QuietServer(('127.0.0.1', 0), _handler(self))
         self.httpd.daemon_threads = True
         self.url = f'http://127.0.0.1:{self.httpd.server_port}/v1'
         self.thread = threading.Thread(target=self.httpd.serve_forever,
@@ -149,8 +159,9 @@ class FakeOpenAIServer:
         for line in raw.decode('utf-8').splitlines():
             req = json.loads(line)
             pid = prompt_id(req['body']['messages'][-1]['content'])
-            self.requests.append(dict(path='batch_line', pid=pid))
             fault = self.fault(pid)
+            self.requests.append(dict(path='batch_line', pid=pid,
+                                      fault=fault))
             out = dict(id=f'req-{pid}', custom_id=req['custom_id'])
             if fault in ('429', '500', 'slow'):
                 errors.append(dict(out, response=None, error=dict(
@@ -168,6 +179,8 @@ class FakeOpenAIServer:
                     json.dumps(r) for r in rows).encode() + b'\n'
                 batch[name] = file_id
         batch['status'] = 'completed'
+        server_lines = len(lines) + len(errors)
+        self.enqueued -= server_lines
         batch['request_counts'] = dict(total=len(lines) + len(errors),
                                        completed=len(lines),
                                        failed=len(errors))
@@ -293,13 +306,23 @@ def _handler(server: FakeOpenAIServer) -> type:
                     id=batch_id, object='batch', endpoint=body['endpoint'],
                     input_file_id=body['input_file_id'],
                     completion_window='24h', created_at=int(time.time()),
-                    status='validating')
+                    status='validating', metadata=body.get('metadata'))
                 server.requests.append(dict(path='batches', pid=batch_id))
+                lines = server.files[body['input_file_id']].count(b'\n')
+                server.enqueued += lines
+                server.max_enqueued = max(server.max_enqueued,
+                                          server.enqueued)
                 return self._send(200, server.batches[batch_id])
             self._send(404, {'error': {'message': f'no route {self.path}'}})
 
         def do_GET(self) -> None:
             parts = self.path.rstrip('/').split('/')
+            if self.path.split('?')[0].endswith('/batches'):  # The list.
+                if self._error('batch_list'):
+                    return
+                return self._send(200, dict(
+                    object='list', data=list(server.batches.values())[::-1],
+                    has_more=False))
             if '/batches/' in self.path:
                 if self._error('batch_retrieve'):
                     return

@@ -10,7 +10,9 @@ import glob
 import importlib
 import json
 import math
+import os
 import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -193,7 +195,9 @@ def test_bench_scripts_all_smoked():
     # Every bench_*.py is covered by one of the smoke tests above.
     covered = {'bench_ssl_backbones', 'bench_alignment', 'bench_engine',
                'bench_alignment_step', 'bench_nce', 'bench_projector_bf16',
-               'bench_sampler', 'bench_alignment_floor', 'bench_scaling'}
+               'bench_sampler', 'bench_alignment_floor', 'bench_scaling',
+               'bench_profiling_scale', 'bench_batch_scale',
+               'bench_vectors_scale'}
     assert set(MODULES) == covered
 
 
@@ -313,3 +317,54 @@ def test_unknown_cases_are_refused():
     with pytest.raises(ValueError, match="Unknown model 'ngcf' in "
                        "'--models'"):
         build('ngcf', None)
+
+
+def run_module(name, tmp_path, *args):
+    out = tmp_path / f'{name}.json'
+    proc = subprocess.run(
+        [sys.executable, '-m', f'benchmarks.{name}', *args, '--out',
+         str(out)], cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_bench_profiling_scale_small(tmp_path):
+    # Catches: a kill/resume protocol or a server count that no longer
+    # holds (cached nodes asked again, answers not stored, wrong answers).
+    out = run_module('bench_profiling_scale', tmp_path, '--num-items', '400',
+                     '--kill-at', '150', '--concurrency', '8', '--check',
+                     '100')
+    assert out['resume']['counts']['nodes'] == 400
+    assert out['server']['cached_nodes_asked_again'] == 0
+    assert out['server']['nodes_without_answer'] == 0
+    assert out['server']['sent_but_not_stored'] <= 8  # one kill's flight
+    assert out['sample_wrong'] == 0 and out['sample_checked'] == 100
+
+
+def test_bench_batch_scale_small(tmp_path):
+    # Catches: a batch submitted twice after the kill, the cap passed, or
+    # answers lost.
+    out = run_module('bench_batch_scale', tmp_path, '--num-items', '300',
+                     '--max-enqueued', '100', '--kill-after', '1')
+    server = out['server']
+    assert server['max_enqueued'] <= 100
+    assert server['prompts_answered_more_than_once'] == 0
+    assert server['batch_lines'] == 300 + server['failed_lines']
+    assert out['answers_stored'] == 300
+
+
+def test_bench_vectors_scale_small(tmp_path):
+    # Catches: a resumed writer that encodes more (or less) than the
+    # chunks not done, or training that cannot use the mapped stores.
+    out = run_module('bench_vectors_scale', tmp_path, '--num-items', '3000',
+                     '--num-users', '400', '--num-interactions', '6000',
+                     '--minilm-texts', '300', '--chunk', '64',
+                     '--store-chunk', '512', '--kill-after', '2')
+    for stage in ('minilm', 'store'):
+        assert out[stage]['resumed_encoded'] == \
+            out[stage]['texts_left_at_kill'] > 0, stage
+    assert out['minilm']['chunks_done_at_kill'] == 2
+    assert out['train']['sem_dtype'] == 'torch.float16'
+    assert out['train']['epoch_seconds'] > 0

@@ -21,6 +21,7 @@ from rlmrec_pyg.cli.studies import (check_study_options, prepare_data,
 from rlmrec_pyg.io import json_save
 from rlmrec_pyg.nn import NodeEmbedding, Recommender
 from rlmrec_pyg.train import distributed as dist
+from rlmrec_pyg.train import retain_freed_memory
 from rlmrec_pyg.train.checkpoint import load_checkpoint, load_pretrained
 from rlmrec_pyg.train.trainer import Trainer
 from rlmrec_pyg.typing import SEM_EMB
@@ -96,6 +97,8 @@ def run(cfg: DictConfig) -> Dict[str, Any]:
         check_study_options(cfg)
         return pretrain_then_finetune(cfg, run)
     trainer = check_run_config(cfg)
+    if cfg.get('retain_freed_memory'):
+        retain_freed_memory()
     started = dist.init_from_env(str(_device(cfg.device)))
     own_dir = cfg.output_dir
     try:

@@ -99,6 +99,12 @@ class OpenAIProfiler(Profiler):
         extra_body (dict, optional): Extra request fields (e.g. vLLM's).
         poll_interval (float, optional): Seconds between Batch API polls.
             (default: :obj:`30`)
+        batch_max_requests (int, optional): Requests in the batches in
+            flight at once (new input files wait below it).
+            (default: :obj:`1_000_000`)
+        batch_max_tokens (int, optional): Estimated prompt tokens in the
+            batches in flight at once: the provider's enqueued-token limit
+            of the model for your tier. (default: :obj:`2_000_000_000`)
         price_per_1m (List[float], optional): USD per million prompt and
             completion tokens for the cost estimate (default: list price).
         est_completion_tokens (int, optional): Completion tokens per answer
@@ -121,6 +127,8 @@ class OpenAIProfiler(Profiler):
                  max_tokens: Optional[int] = None,
                  extra_body: Optional[Dict[str, Any]] = None,
                  poll_interval: float = 30.0,
+                 batch_max_requests: int = 1_000_000,
+                 batch_max_tokens: int = 2_000_000_000,
                  price_per_1m: Optional[Sequence[float]] = None,
                  est_completion_tokens: int = 250,
                  shard: Optional[Sequence[int]] = None,
@@ -151,6 +159,15 @@ class OpenAIProfiler(Profiler):
         self.json_mode, self.temperature = json_mode, temperature
         self.max_tokens, self.extra_body = max_tokens, extra_body
         self.poll_interval = poll_interval
+        for name, value in (('batch_max_requests', batch_max_requests),
+                            ('batch_max_tokens', batch_max_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or value < 1:
+                raise ValueError(f"'{name}' must be a positive integer in "
+                                 f"'{self.__class__.__name__}' (got "
+                                 f"{value!r})")
+        self.batch_max_requests = batch_max_requests
+        self.batch_max_tokens = batch_max_tokens
         self.price_per_1m = price_per_1m
         self.est_completion_tokens = est_completion_tokens
         self.usage = Usage()
@@ -275,7 +292,8 @@ class OpenAIProfiler(Profiler):
         prompt = self.prompt_of(data, node_type, item_profiles)
         counts = dict(nodes=len(nodes), cached=0, asked=0, failed=0)
         bar = tqdm(total=len(nodes), desc=f'LLM {node_type} profiles',
-                   unit='node', disable=None)
+                   unit='node', disable=None if self.mode == 'async' else
+                   True)  # Batch rounds show their own.
 
         def todo() -> Iterator[Tuple[Key, str]]:
             for i in nodes:
@@ -295,16 +313,18 @@ class OpenAIProfiler(Profiler):
         before = Usage(**self.usage.to_dict())
         with bar:
             if self.mode == 'batch':
-                pending = list(todo())
-                if pending:
-                    keys = [k for k, _ in pending]
-                    run_batch(self, node_type, system,
-                              [p for _, p in pending], keys,
-                              list(range(len(pending))))
-                    counts['asked'] = len(pending)
-                    counts['failed'] = sum(self.cache.get(k) is None
-                                           for k in keys)
-                    bar.update(len(pending))
+                # Failed lines go into the next round's batches, up to
+                # 'max_retries' times.
+                cached = None
+                for round_ in range(self.max_retries + 1):
+                    counts['cached'] = 0
+                    asked = run_batch(self, node_type, system, todo())
+                    cached = counts['cached'] if cached is None else cached
+                    counts['asked'] += asked
+                    if not asked:
+                        break
+                counts['failed'] = sum(1 for _ in todo())  # still missing
+                counts['cached'] = cached
             else:
                 run_sync(self._ask_stream(system, todo(), counts, bar))
         spent = Usage(*(a - b for a, b in zip(self.usage.to_dict().values(),

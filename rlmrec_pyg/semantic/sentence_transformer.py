@@ -1,10 +1,11 @@
 r"""Sentence-transformers text encoders for RLMRec's semantic
 representations (`"Representation Learning with Large Language Models for
 Recommendation" <https://arxiv.org/abs/2310.15950>`_, Eq. 15)."""
+import atexit
 import importlib.util
 import logging
 import os.path as osp
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -57,10 +58,18 @@ class SentenceTransformerEncoder:
     :class:`sentence_transformers.SentenceTransformer` (a hub name or a
     local folder).
 
+    With several devices (:obj:`device=['cuda:0', 'cuda:1']`), texts are
+    encoded by sentence-transformers' multi-process pool, one process per
+    device, started at the first :meth:`encode` and stopped by
+    :meth:`close` (or at exit). On CPU one process is faster (a pool of
+    two CPU processes took longer than one process in sentence-transformers
+    6.2 on 2 cores), so use it with GPUs.
+
     Args:
         model_name (str, optional): Model name or folder.
             (default: :obj:`'all-MiniLM-L6-v2'`)
-        device (str, optional): Device. (default: :obj:`'cpu'`)
+        device (str or List[str], optional): Device, or devices for a
+            multi-process pool. (default: :obj:`'cpu'`)
         batch_size (int, optional): Texts per forward pass.
             (default: :obj:`64`)
         normalize (bool, optional): L2-normalise the vectors.
@@ -69,10 +78,20 @@ class SentenceTransformerEncoder:
             on a terminal). (default: :obj:`None`)
     """
     def __init__(self, model_name: str = 'all-MiniLM-L6-v2',
-                 device: str = 'cpu', batch_size: int = 64,
-                 normalize: bool = False,
+                 device: Union[str, Sequence[str]] = 'cpu',
+                 batch_size: int = 64, normalize: bool = False,
                  progress: Optional[bool] = None) -> None:
-        self.model_name, self.device = model_name, device
+        devices = [device] if isinstance(device, str) else [
+            str(d) for d in device]
+        if not devices:
+            raise ValueError(f"'device' must be a device or a non-empty list "
+                             f"of devices in '{self.__class__.__name__}' "
+                             f"(got {device!r})")
+        self.model_name, self.devices = model_name, devices
+        # The model in this process: on the device, or on the first device
+        # of a pool (whose processes load their own copies).
+        self.device = devices[0]
+        self._pool: Any = None
         self.batch_size, self.normalize = batch_size, normalize
         self.progress = progress
         self.name = f'st-{model_name}' + ('-norm' if normalize else '')
@@ -102,12 +121,31 @@ class SentenceTransformerEncoder:
         if progress is None:
             import sys
             progress = sys.stderr.isatty()
+        kwargs: Dict[str, Any] = {}
+        if len(self.devices) > 1:
+            kwargs['pool'] = self.pool()
         with torch.no_grad():
             out = self.model.encode(texts, batch_size=self.batch_size,
                                     show_progress_bar=progress,
                                     convert_to_tensor=True,
-                                    normalize_embeddings=self.normalize)
-        return out.float().cpu()
+                                    normalize_embeddings=self.normalize,
+                                    **kwargs)
+        return torch.as_tensor(out).float().cpu()
+
+    def pool(self) -> Any:
+        r"""The multi-process pool over :obj:`devices` (started once)."""
+        if self._pool is None:
+            log.info(f"Starting a sentence-transformers pool on "
+                     f"{self.devices}")
+            self._pool = self.model.start_multi_process_pool(self.devices)
+            atexit.register(self.close)
+        return self._pool
+
+    def close(self) -> None:
+        r"""Stops the multi-process pool, if one runs."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            self.model.stop_multi_process_pool(pool)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}('{self.model_name}')"

@@ -44,7 +44,7 @@ def test_killed_batch_run_resumes_its_pending_batch(tmp_path, monkeypatch):
         kwargs = profiler_kwargs(server.url, str(tmp_path), mode='batch',
                                  poll_interval=0.01)
         with monkeypatch.context() as m:
-            m.setattr(batch, '_finish', killed)
+            m.setattr(batch._Round, 'poll', killed)
             with pytest.raises(KeyboardInterrupt):
                 OpenAIProfiler(**kwargs)(data)
         with open(osp.join(str(tmp_path), 'batches.json')) as f:
@@ -66,3 +66,73 @@ def test_corrupt_batch_state_is_one_clear_error(tmp_path, content):
                        r"and paid for"):
         batch.BatchState(str(tmp_path))
     assert (tmp_path / 'batches.json').read_bytes() == content
+
+
+def lines_per_prompt(server):
+    counts = {}
+    for r in server.requests:
+        if r['path'] == 'batch_line':
+            counts[r['pid']] = counts.get(r['pid'], 0) + 1
+    return counts
+
+
+def test_batches_in_flight_stay_under_the_cap(tmp_path):
+    data = review_data(num_users=2, num_items=11)
+    with FakeOpenAIServer() as server:
+        profiler = OpenAIProfiler(**profiler_kwargs(
+            server.url, str(tmp_path), mode='batch', poll_interval=0.01,
+            batch_max_requests=4))
+        out = profiler(data)
+    sizes = [len(server.files[b['input_file_id']].splitlines())
+             for b in server.batches.values()]
+    assert sizes == [4, 4, 3, 2] and server.max_enqueued == 4
+    assert set(lines_per_prompt(server).values()) == {1}
+    assert all(p.startswith('profile ') for p in out[ITEM][PROFILE])
+    # A token cap too: each request's estimated tokens are counted.
+    with pytest.raises(ValueError, match="'batch_max_tokens' must be a "
+                       "positive integer"):
+        OpenAIProfiler(batch_max_tokens=0)
+
+
+@pytest.mark.parametrize('call', ['files', 'batches'])
+def test_killed_after_a_submission_is_never_submitted_twice(
+        tmp_path, monkeypatch, call):
+    # The process dies right after the provider took the upload (files) or
+    # created the batch (batches), before the id was saved: the rerun finds
+    # that batch (by its input file) or creates it from the saved plan.
+    import openai.resources.batches as batches
+    import openai.resources.files as files
+    cls = {'files': files.Files, 'batches': batches.Batches}[call]
+    create = cls.create
+
+    def dies_after(self, *args, **kwargs):
+        create(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    data = review_data(num_users=3, num_items=5)
+    with FakeOpenAIServer() as server:
+        kwargs = profiler_kwargs(server.url, str(tmp_path), mode='batch',
+                                 poll_interval=0.01)
+        with monkeypatch.context() as m:
+            m.setattr(cls, 'create', dies_after)
+            with pytest.raises(KeyboardInterrupt):
+                OpenAIProfiler(**kwargs)(data)
+        with open(osp.join(str(tmp_path), 'batch-plans.json')) as f:
+            plans = json.load(f)
+        assert [p['requests'] for p in plans.values()] == [5]
+        out = OpenAIProfiler(**kwargs)(data)
+    # Items in one batch (5 lines, each asked once), then users.
+    assert [len(server.files[b['input_file_id']].splitlines())
+            for b in server.batches.values()] == [5, 3]
+    assert set(lines_per_prompt(server).values()) == {1}
+    assert len(server.files) == (3 if call == 'files' else 2) + 2
+    assert all(p.startswith('profile ') for p in out[USER][PROFILE])
+    with open(osp.join(str(tmp_path), 'batch-plans.json')) as f:
+        assert json.load(f) == {}
+
+
+def test_corrupt_batch_plans_are_one_clear_error(tmp_path):
+    (tmp_path / 'batch-plans.json').write_bytes(b'{"batch-item-1.jsonl": 3}')
+    with pytest.raises(ValueError, match=r"batch-plans.json' is not the JSON "
+                       r"object of planned batches .* already submitted"):
+        batch.BatchState(str(tmp_path))

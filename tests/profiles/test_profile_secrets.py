@@ -211,5 +211,6 @@ def test_batch_state_is_saved_crash_safely(tmp_path, monkeypatch):
         state.save()
     monkeypatch.undo()
     assert batch.BatchState(str(tmp_path)).pending == {'batch-0': ITEM}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['batches.json']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'batch-plans.json', 'batches.json']
     assert osp.isfile(state.path)

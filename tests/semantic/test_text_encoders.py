@@ -84,3 +84,37 @@ def test_openai_embedding_errors():
         OpenAIEmbeddingEncoder('text-embedding-ada-002', dimensions=8)
     with pytest.raises(ValueError, match="'dimensions' must be positive"):
         OpenAIEmbeddingEncoder('text-embedding-3-small', dimensions=0)
+
+
+def test_openai_embedding_requests_stay_within_the_endpoint_limits():
+    # At most batch_size texts, and at most 240,000 estimated tokens (80 %
+    # of the endpoint's 300,000 a request), per request.
+    encoder = OpenAIEmbeddingEncoder(batch_size=3)
+    texts = ['a', 'b', 'c', 'd', 'y' * 500_000, 'z' * 500_000, 'e']
+    assert list(encoder.batches(texts)) == [(0, 3), (3, 5), (5, 7)]
+    assert list(encoder.batches([])) == []
+    for bad in (0, 2049, True):
+        with pytest.raises(ValueError, match="'batch_size' must be an "
+                           "integer from 1 to 2048"):
+            OpenAIEmbeddingEncoder(batch_size=bad)
+
+
+def test_minilm_on_a_pool_of_processes_matches_one_process():
+    # device=[...] encodes through sentence-transformers' multi-process pool
+    # (meant for several GPUs; two CPU processes here): same vectors, same
+    # name (so the same cache entries).
+    texts = [f'a {g} film with a twist, number {i}'
+             for i, g in enumerate(['drama', 'comedy', 'horror'] * 4)]
+    one = SentenceTransformerEncoder(batch_size=4).encode(texts)
+    pooled = SentenceTransformerEncoder(device=['cpu', 'cpu'], batch_size=4)
+    try:
+        two = pooled.encode(texts)
+        assert pooled._pool is not None
+    finally:
+        pooled.close()
+    assert pooled._pool is None
+    assert torch.allclose(one, two, atol=1e-5)
+    assert pooled.name == SentenceTransformerEncoder().name
+    with pytest.raises(ValueError, match="'device' must be a device or a "
+                       "non-empty list of devices"):
+        SentenceTransformerEncoder(device=[])
