@@ -177,7 +177,6 @@ class ProfileCache:
             self.folder = osp.abspath(path)
         self.shard = shard
         self.path = osp.join(self.folder, shard_file(shard))
-        self._held = False
         os.makedirs(self.folder, exist_ok=True)
         self._con = _connect(self.path)
         self._import_legacy()
@@ -357,11 +356,9 @@ class ProfileCache:
                 except BlockingIOError:
                     raise RuntimeError(f"The cache '{self.path}' is in use by "
                                        f"another process") from None
-            self._held = True
             try:
                 yield self
             finally:
-                self._held = False
                 if fcntl is not None:
                     fcntl.flock(f, fcntl.LOCK_UN)
 

@@ -1,5 +1,5 @@
 r"""Shared helpers of the profile tests."""
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import torch
 from torch_geometric.data import HeteroData
@@ -64,8 +64,3 @@ def num_answers(path: str) -> int:
         return sum(ok_per_node(folder).values())
     except Exception:  # Created meanwhile: not a database yet.
         return 0
-
-
-def lines(path: str) -> List[str]:
-    with open(path) as f:
-        return f.read().splitlines()
