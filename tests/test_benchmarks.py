@@ -197,7 +197,7 @@ def test_bench_scripts_all_smoked():
                'bench_alignment_step', 'bench_nce', 'bench_projector_bf16',
                'bench_sampler', 'bench_alignment_floor', 'bench_scaling',
                'bench_profiling_scale', 'bench_batch_scale',
-               'bench_vectors_scale'}
+               'bench_vectors_scale', 'bench_dataset_build'}
     assert set(MODULES) == covered
 
 
@@ -368,3 +368,14 @@ def test_bench_vectors_scale_small(tmp_path):
     assert out['minilm']['chunks_done_at_kill'] == 2
     assert out['train']['sem_dtype'] == 'torch.float16'
     assert out['train']['epoch_seconds'] > 0
+
+
+def test_bench_dataset_build_small(tmp_path):
+    # Catches: a reader that drops or adds records in one of the formats
+    # (the same synthetic ratings must give the same dataset in each).
+    pytest.importorskip('pyarrow')
+    stats = [run_module('bench_dataset_build', tmp_path, '--smoke',
+                        '--format', fmt)['rows']['20000']['stats']
+             for fmt in ('csv', 'jsonl', 'parquet')]
+    assert stats[0] == stats[1] == stats[2]
+    assert stats[0]['records'] == 20000 and stats[0]['train'] > 0

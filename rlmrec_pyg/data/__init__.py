@@ -21,6 +21,7 @@ from rlmrec_pyg.data.csv import InteractionCSV
 from rlmrec_pyg.data.graph import build_rec_data, validate_rec_data
 from rlmrec_pyg.data.interactions import interactions_to_data
 from rlmrec_pyg.data.movielens import MovieLensText
+from rlmrec_pyg.data.raw_reviews import RawReviews, build_from_raw
 from rlmrec_pyg.data.rlmrec import RLMRecDataset
 from rlmrec_pyg.data.sampling import BPRSampler, bpr_sample
 from rlmrec_pyg.data.transforms import (AddNoiseInteractions,
@@ -34,6 +35,8 @@ __all__ = [
     'RLMRecDataset',
     'MovieLensText',
     'InteractionCSV',
+    'RawReviews',
+    'build_from_raw',
     'AddNoiseInteractions',
     'ShuffleSemantic',
     'TimeWindow',
