@@ -44,6 +44,8 @@ JOBS = {
     'rlmrec-report': (['runs'],
                       '| 2 | 0.1500 ± 0.0707 | 0.0750 ± 0.0354 |'),
     'rlmrec-data': (['movielens', '--root', 'data'], 'users'),
+    # On the run folder of 'rlmrec-train debug=fast hydra.run.dir=run'.
+    'rlmrec-recommend': (['run', '--k', '5'], 'recommendations of 60 users'),
 }
 
 
@@ -63,6 +65,10 @@ def test_console_script_runs_outside_the_checkout(name, tmp_path,
                RLMREC_DATA_CACHE=str(data_cache), HF_HUB_OFFLINE='1')
     env.pop('PYTHONPATH', None)  # the installed package, as a user has it
     args, expected = JOBS[name]
+    if name == 'rlmrec-recommend':
+        train = shutil.which('rlmrec-train', path=osp.dirname(sys.executable))
+        subprocess.run([train, 'debug=fast', 'hydra.run.dir=run'],
+                       cwd=tmp_path, env=env, check=True, capture_output=True)
     out = subprocess.run([script, *args], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
     printed = out.stdout + out.stderr

@@ -132,6 +132,18 @@ def to_device(data: HeteroData, device: torch.device) -> HeteroData:
     return data
 
 
+def build_model(cfg: DictConfig, data: HeteroData,
+                device: torch.device) -> Recommender:
+    r"""The :class:`~rlmrec_pyg.nn.Recommender` of a run config on
+    :obj:`data` (already on :obj:`device`): ID embeddings, then the encoder
+    (the official order of the random initialisations)."""
+    sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
+    embedding = NodeEmbedding(sizes, int(cfg.model.embedding_dim))
+    encoder = build_encoder(cfg, data).to(device)
+    model = Recommender(encoder, data, embedding=embedding.to(device))
+    return model.to(device)
+
+
 def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     seed_everything(cfg.seed)
     # Data-parallel: rank 0 downloads, processes and encodes first (the
@@ -146,13 +158,7 @@ def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
         dist.barrier()
     device = _device(cfg.device)
     data = to_device(data, device)
-    sizes = {nt: int(data[nt].num_nodes) for nt in data.node_types}
-    # ID embeddings first, then the encoder: the official order of the
-    # random initialisations.
-    embedding = NodeEmbedding(sizes, int(cfg.model.embedding_dim))
-    encoder = build_encoder(cfg, data).to(device)
-    model = Recommender(encoder, data, embedding=embedding.to(device))
-    model = model.to(device)
+    model = build_model(cfg, data, device)
     if cfg.get('init_from'):
         load_pretrained(cfg.init_from, model.embedding, model.encoder)
     optimizer = instantiate(cfg.optimizer)(model.parameters())

@@ -1,6 +1,7 @@
 r"""All-rank top-:math:`K` evaluation (official ``trainer/metrics.py`` and
 ``AllRankTstData``)."""
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 from torch import Tensor
@@ -35,11 +36,14 @@ def _user_ptr(index: Tensor, num_users: int) -> Tensor:
     return out
 
 
-def _top_items(user_emb: Tensor, item_emb: Tensor, row: Tensor, col: Tensor,
-               k: int, item_batch_size: int, check_scores: bool,
-               batch: Tensor) -> Tensor:
-    # Top-k items of every user, excluded (row, col) pairs ranked last, one
-    # chunk of items at a time, merging a running top-k.
+def top_items(user_emb: Tensor, item_emb: Tensor, row: Tensor, col: Tensor,
+              k: int, item_batch_size: int, check_scores: bool,
+              batch: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""The scores and indices of the top :obj:`k` items of every row of
+    :obj:`user_emb` by dot product, the pairs :obj:`(row, col)` excluded
+    (scored :obj:`-inf`, so ranked last), computed one chunk of
+    :obj:`item_batch_size` items at a time with a running top-:obj:`k`;
+    :obj:`batch` (the users' ids) only names them in an error."""
     num_items = item_emb.size(0)
     best_val: Optional[Tensor] = None
     best_idx = user_emb.new_empty(user_emb.size(0), 0, dtype=torch.long)
@@ -61,7 +65,9 @@ def _top_items(user_emb: Tensor, item_emb: Tensor, row: Tensor, col: Tensor,
         idx = torch.cat([best_idx, idx + start], dim=1)
         top = val.topk(min(k, val.size(1)), dim=1)
         best_val, best_idx = top.values, idx.gather(1, top.indices)
-    return best_idx
+    if best_val is None:
+        best_val = user_emb.new_empty(user_emb.size(0), 0)
+    return best_val, best_idx
 
 
 @torch.no_grad()
@@ -164,10 +170,10 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
         lo, hi = int(excl_ptr[batch[0]]), int(excl_ptr[batch[-1] + 1])
         row = local[excl[0, lo:hi]]
         keep = row >= 0
-        pred = _top_items(user_emb[batch], item_emb, row[keep],
-                          excl[1, lo:hi][keep], max_k,
-                          item_batch_size or num_items, check_scores,
-                          batch)  # [B, max_k]
+        _, pred = top_items(user_emb[batch], item_emb, row[keep],
+                            excl[1, lo:hi][keep], max_k,
+                            item_batch_size or num_items, check_scores,
+                            batch)  # [B, max_k]
         lo, hi = int(eval_ptr[batch[0]]), int(eval_ptr[batch[-1] + 1])
         row = local[eval_index[0, lo:hi]]
         keep = row >= 0
