@@ -31,12 +31,12 @@ def fits(monkeypatch):
     calls = []
     fit = Trainer.fit
 
-    def spy(self, model, data, optimizer, resume=False):
+    def spy(self, model, data, optimizer, resume=False, tracker=None):
         calls.append(dict(trainer=self, model=model.encoder,
                           data=copy.copy(data), losses=[],
                           embedding={k: v.detach().clone() for k, v in
                                      model.embedding.state_dict().items()}))
-        return fit(self, model, data, optimizer, resume)
+        return fit(self, model, data, optimizer, resume, tracker)
 
     epoch = trainer_module.train_epoch
 

@@ -6,7 +6,7 @@ import functools
 import logging
 import os.path as osp
 import shutil
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import hydra
 import torch
@@ -24,6 +24,7 @@ from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.train import retain_freed_memory
 from rlmrec_pyg.train.checkpoint import load_checkpoint, load_pretrained
 from rlmrec_pyg.train.trainer import Trainer
+from rlmrec_pyg.train.tracking import CSVTracker, numeric, public_params
 from rlmrec_pyg.typing import SEM_EMB
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,21 @@ def build_model(cfg: DictConfig, data: HeteroData,
     return model.to(device)
 
 
+def build_tracker(cfg: DictConfig) -> Optional[CSVTracker]:
+    r"""The tracker of :obj:`cfg.tracking` (none without one), given the
+    composed config (resolved, flattened, secrets redacted:
+    :func:`~rlmrec_pyg.train.tracking.public_params`)."""
+    if not cfg.get('tracking'):
+        return None
+    tracker = instantiate(cfg.tracking)
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation only Hydra's job can resolve
+        config = OmegaConf.to_container(cfg, resolve=False)
+    tracker.log_params(public_params(config))
+    return tracker
+
+
 def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     seed_everything(cfg.seed)
     # Data-parallel: rank 0 downloads, processes and encodes first (the
@@ -162,19 +178,28 @@ def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     if cfg.get('init_from'):
         load_pretrained(cfg.init_from, model.embedding, model.encoder)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
-    result = trainer.fit(model, data, optimizer, resume=bool(cfg.resume))
-    if dist.is_main_process():
-        json_save(result, osp.join(cfg.output_dir, 'metrics.json'))
-    flat: Dict[str, Any] = {
-        f'{split}/{key}': value
-        for split in ('val', 'test')
-        for key, value in result[split].items()
-    }
-    flat.update(best_epoch=result['best_epoch'],
-                last_epoch=result['last_epoch'], seconds=result['seconds'],
-                stopped_by=result['stopped_by'])
-    if 'protocol' in result:  # sampled training: not the paper's protocol
-        flat['protocol'] = result['protocol']
+    tracker = build_tracker(cfg) if dist.is_main_process() else None
+    try:
+        result = trainer.fit(model, data, optimizer,
+                             resume=bool(cfg.resume), tracker=tracker)
+        if dist.is_main_process():
+            json_save(result, osp.join(cfg.output_dir, 'metrics.json'))
+        flat: Dict[str, Any] = {
+            f'{split}/{key}': value
+            for split in ('val', 'test')
+            for key, value in result[split].items()
+        }
+        flat.update(best_epoch=result['best_epoch'],
+                    last_epoch=result['last_epoch'],
+                    seconds=result['seconds'],
+                    stopped_by=result['stopped_by'])
+        if 'protocol' in result:  # sampled training: not the paper's
+            flat['protocol'] = result['protocol']
+        if tracker is not None:
+            tracker.log_result(numeric(flat))
+    finally:
+        if tracker is not None:
+            tracker.close()
     log.info(f'Result: {flat}')
     return flat
 

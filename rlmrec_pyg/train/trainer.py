@@ -22,6 +22,7 @@ from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.train.checkpoint import load_checkpoint, save_checkpoint
 from rlmrec_pyg.train.evaluate import _check_ks, evaluate
 from rlmrec_pyg.train.history import CSVHistory
+from rlmrec_pyg.train.tracking import CSVTracker, numeric
 from rlmrec_pyg.train.loop import loss_weights as loss_weights_of
 from rlmrec_pyg.train.loop import LossTermsModule, train_epoch
 from rlmrec_pyg.train.sampled import (PROTOCOL, check_num_neighbors,
@@ -166,7 +167,8 @@ class Trainer:
                         self.mask_val, distributed=True)
 
     def fit(self, model: Recommender, data: HeteroData, optimizer: Optimizer,
-            resume: bool = False) -> Dict[str, Any]:
+            resume: bool = False,
+            tracker: Optional[CSVTracker] = None) -> Dict[str, Any]:
         r"""Trains until early stopping and returns :obj:`{'val': {...},
         'test': {...}, 'best_epoch': e, 'last_epoch': e, 'seconds': s,
         'stopped_by': 'patience' | 'max_epochs' | 'max_time'}`.
@@ -178,6 +180,8 @@ class Trainer:
                 :obj:`model.parameters()`.
             resume (bool, optional): Continue from :obj:`checkpoint_path`
                 when it exists. (default: :obj:`False`)
+            tracker (CSVTracker, optional): Gets every epoch's values
+                (:mod:`rlmrec_pyg.train.tracking`). (default: :obj:`None`)
         """
         if not isinstance(model, Recommender):
             raise TypeError(f"'model' must be a 'Recommender' (ID embeddings "
@@ -238,7 +242,7 @@ class Trainer:
                 terms = ' '.join(f'{k} {v:.4g}' for k, v in stats.items()
                                  if k != 'loss')
                 if epoch % self.eval_every != 0:
-                    self._record(history, bar, row, None, False, t0)
+                    self._record(history, tracker, bar, row, None, False, t0)
                     continue
                 val = self._evaluate(model, data, 'val')
                 improved = val[key] > state['best']
@@ -261,7 +265,7 @@ class Trainer:
                          f"({terms}) val {key} {val[key]:.4f} {ndcg} "
                          f"{val[ndcg]:.4f} ({time.perf_counter() - t0:.0f}s)"
                          f"{' *' if improved else ''}")
-                self._record(history, bar, row, {
+                self._record(history, tracker, bar, row, {
                     f'val/{key}': val[key],
                     f'val/{ndcg}': val[ndcg]
                 }, improved, t0)
@@ -311,7 +315,8 @@ class Trainer:
         spent = time.perf_counter() - t0 > self.max_time
         return bool(dist.broadcast_object(spent))
 
-    def _record(self, history: Optional[CSVHistory], bar: Any,
+    def _record(self, history: Optional[CSVHistory],
+                tracker: Optional[CSVTracker], bar: Any,
                 row: Dict[str, Any], val: Optional[Dict[str, float]],
                 improved: bool, t0: float) -> None:
         # One history row per epoch (validation columns empty when the
@@ -324,5 +329,9 @@ class Trainer:
         row['improved'] = int(improved)
         if history is not None:
             history.write(row)
+        if tracker is not None:
+            tracker.log_epoch(row['epoch'], numeric(
+                {k: v for k, v in row.items() if k not in ('epoch',
+                                                           'improved')}))
         bar.set_postfix({k: v for k, v in row.items()
                          if k not in ('epoch', 'seconds') and v != ''})
