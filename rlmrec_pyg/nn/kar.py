@@ -19,6 +19,7 @@ from rlmrec_pyg.nn.objective import (
     Objective,
     TrainBatch,
     alignment_index_of,
+    bpr_terms,
     encode_of,
     initialize_of,
     loss_terms_of,
@@ -193,7 +194,10 @@ class SemanticRanker(Objective):
     \mathbf{s}_i` (no training, no parameters; :obj:`x_dict` and the graph
     are ignored).
 
-    Nothing to train: evaluate it directly.
+    Nothing to train: evaluate it directly, or run
+    ``rlmrec-train alignment=semantic_only trainer.max_epochs=0``
+    (``experiment=semantic_only_<dataset>``), where it takes the place of
+    the configured backbone, which it ignores.
 
     .. code-block:: python
 
@@ -201,10 +205,13 @@ class SemanticRanker(Objective):
         evaluate(model, data)
 
     Args:
+        encoder (torch.nn.Module, optional): Ignored (so that the alignment
+            configs can pass their backbone). (default: :obj:`None`)
         normalize (bool, optional): L2-normalise the vectors first (cosine
             scores). (default: :obj:`False`)
     """
-    def __init__(self, normalize: bool = False) -> None:
+    def __init__(self, encoder: Optional[torch.nn.Module] = None,
+                 normalize: bool = False) -> None:
         super().__init__()
         self.normalize = normalize
         self.out_channels = None
@@ -215,6 +222,16 @@ class SemanticRanker(Objective):
         r"""The semantic vectors of :obj:`data`."""
         sem = data.sem_emb_dict if data is not None else None
         return self(x_dict, edge_index_dict, sem_dict=sem)
+
+    def loss_terms(self, x_dict: Dict[NodeType, Tensor],
+                   edge_index_dict: Dict[EdgeType, Tensor],
+                   batch: TrainBatch) -> Tuple[Dict[NodeType, Tensor],
+                                               LossTerms]:
+        r"""The BPR term of the semantic scores: a constant (nothing here
+        trains), so that a run with epochs reports it and ranks exactly as
+        one without."""
+        z_dict = self.encode(x_dict, edge_index_dict, batch.data)
+        return z_dict, bpr_terms(z_dict, batch)
 
     def forward(self, x_dict: Dict[NodeType, Tensor],
                 edge_index_dict: Dict[EdgeType, Tensor],

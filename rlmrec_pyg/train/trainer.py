@@ -78,7 +78,10 @@ class Trainer:
         result['test']['recall@20']
 
     Args:
-        max_epochs (int, optional): Epoch limit. (default: :obj:`3000`)
+        max_epochs (int, optional): Epoch limit; :obj:`0` evaluates the
+            model as it is (a checkpoint, or a model with nothing to train
+            such as :class:`~rlmrec_pyg.nn.SemanticRanker`).
+            (default: :obj:`3000`)
         batch_size (int, optional): Triples per step. (default: :obj:`4096`)
         loss_weights (Dict[str, float], optional): Weight of every loss term
             (:obj:`"reg"`: the L2 weight; :obj:`"ssl"`, :obj:`"align"`,
@@ -139,8 +142,11 @@ class Trainer:
         self.find_unused_parameters = bool(find_unused_parameters)
         self.num_neighbors = (None if num_neighbors is None else
                               check_num_neighbors(num_neighbors))
-        for key, value in (('max_epochs', max_epochs),
-                           ('batch_size', batch_size),
+        if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) \
+                or max_epochs < 0:
+            raise ValueError(f"'max_epochs' must be an integer >= 0 in "
+                             f"'{name}' (got {max_epochs!r})")
+        for key, value in (('batch_size', batch_size),
                            ('eval_every', eval_every), ('patience', patience),
                            ('eval_batch_size', eval_batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) \
