@@ -19,6 +19,7 @@ from omegaconf import DictConfig, open_dict
 from torch_geometric.data import HeteroData
 from torch_geometric.transforms import Compose
 
+from rlmrec_pyg.data.cold_start import DropColdItems, HoldOutItems
 from rlmrec_pyg.data.graph import check_semantic
 from rlmrec_pyg.data.transforms import (AddNoiseInteractions,
                                         ShuffleSemantic, TimeWindow)
@@ -121,6 +122,11 @@ def check_study_options(cfg: DictConfig) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"'seed' must be an integer (got {seed!r})")
     _window(cfg.get('time_window'))
+    cold = _number(cfg.get('cold_items') or 0.0, 'cold_items')
+    if not 0 <= cold < 1:
+        raise ValueError(f"'cold_items' must be a fraction in [0, 1), the "
+                         f"items held out for the cold-start evaluation "
+                         f"(got {cold})")
     pretrain = cfg.get('pretrain')
     if pretrain:
         if not isinstance(pretrain.get('enabled', False), bool):
@@ -133,8 +139,11 @@ def data_transforms(cfg: DictConfig,
                     align: bool) -> List[Callable[[HeteroData], HeteroData]]:
     r"""The graph transforms a run config asks for, in order:
     :obj:`time_window` (:class:`~rlmrec_pyg.data.transforms.TimeWindow`,
-    RQ4), the semantic vectors of :obj:`cfg.semantic` when :obj:`align`
-    (profiles see the window's clean training interactions),
+    RQ4), :obj:`cold_items` (:class:`~rlmrec_pyg.data.cold_start.
+    HoldOutItems`, seeded by :obj:`seed`), the semantic vectors of
+    :obj:`cfg.semantic` when :obj:`align` or :obj:`cold_items` (profiles
+    see the window's clean training interactions), the cold items dropped
+    from the graph (:class:`~rlmrec_pyg.data.cold_start.DropColdItems`),
     :obj:`noise_ratio` (:class:`~rlmrec_pyg.data.transforms.
     AddNoiseInteractions`, RQ3, seeded by :obj:`seed`; noise reaches the
     graph only, as in the paper) and :obj:`shuffle_semantic`
@@ -144,9 +153,14 @@ def data_transforms(cfg: DictConfig,
     window = _window(cfg.get('time_window'))
     if window is not None:
         transforms.append(TimeWindow(*window))
-    if align and cfg.get('semantic') is not None:
+    cold = float(cfg.get('cold_items') or 0.0)
+    if cold > 0:
+        transforms.append(HoldOutItems(cold, seed=int(cfg.seed)))
+    if (align or cold > 0) and cfg.get('semantic') is not None:
         log.info(f"Instantiating semantic <{cfg.semantic._target_}>")
         transforms.append(instantiate(cfg.semantic))
+    if cold > 0:
+        transforms.append(DropColdItems())
     ratio = float(cfg.get('noise_ratio') or 0.0)
     if ratio > 0:
         transforms.append(AddNoiseInteractions(ratio, seed=int(cfg.seed)))

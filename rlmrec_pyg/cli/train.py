@@ -20,6 +20,7 @@ from rlmrec_pyg.cli.studies import (check_study_options, prepare_data,
                                     pretrain_then_finetune)
 from rlmrec_pyg.io import json_save
 from rlmrec_pyg.nn import NodeEmbedding, Recommender
+from rlmrec_pyg.recommend.cold_start import cold_start_metrics
 from rlmrec_pyg.train import distributed as dist
 from rlmrec_pyg.train import retain_freed_memory
 from rlmrec_pyg.train.checkpoint import load_checkpoint, load_pretrained
@@ -178,16 +179,21 @@ def _train(cfg: DictConfig, trainer: Trainer) -> Dict[str, Any]:
     if cfg.get('init_from'):
         load_pretrained(cfg.init_from, model.embedding, model.encoder)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
-    tracker = build_tracker(cfg) if dist.is_main_process() else None
+    tracker = None
     try:
+        if dist.is_main_process():
+            tracker = build_tracker(cfg)
         result = trainer.fit(model, data, optimizer,
                              resume=bool(cfg.resume), tracker=tracker)
+        if 'cold_test_index' in data:  # cold_items: the held-out items
+            result.update(cold_start_metrics(model, data, trainer.ks))
         if dist.is_main_process():
             json_save(result, osp.join(cfg.output_dir, 'metrics.json'))
         flat: Dict[str, Any] = {
             f'{split}/{key}': value
-            for split in ('val', 'test')
-            for key, value in result[split].items()
+            for split, metrics in result.items()
+            if isinstance(metrics, dict)
+            for key, value in metrics.items()
         }
         flat.update(best_epoch=result['best_epoch'],
                     last_epoch=result['last_epoch'],

@@ -60,7 +60,12 @@ def build_from_raw(interactions: str, source: Any = 'table',
                           index[:, split == 2])
     data[USER][RAW_ID] = [raw.user_ids[c] for c in built.user_code.tolist()]
     data[ITEM][RAW_ID] = [raw.item_ids[c] for c in built.item_code.tolist()]
-    if src.time is not None and (built.time != NO_TIME).any():
+    missing = int((built.time == NO_TIME).sum())
+    if src.time is not None and missing:
+        # A time window (RQ4) would rank missing times as the latest.
+        log.warning(f"{missing} of {built.time.size} kept interactions have "
+                    f"no readable time: the timestamps are not stored")
+    elif src.time is not None:
         time = torch.from_numpy(built.time)
         for s, key in enumerate((TIME, VAL_TIME, TEST_TIME)):
             data[EDGE][key] = time[split == s]

@@ -213,6 +213,10 @@ class SemanticRanker(Objective):
     def __init__(self, encoder: Optional[torch.nn.Module] = None,
                  normalize: bool = False) -> None:
         super().__init__()
+        if encoder is not None and not isinstance(encoder, torch.nn.Module):
+            raise TypeError(f"'encoder' of 'SemanticRanker' must be a module "
+                            f"or None (got {encoder!r}; pass "
+                            f"normalize={encoder!r} by name)")
         self.normalize = normalize
         self.out_channels = None
 

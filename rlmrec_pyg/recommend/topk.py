@@ -82,9 +82,11 @@ class TopKRecommender:
             item, in chunks of :obj:`item_batch_size`), :obj:`"mips"`
             (PyG's :class:`~torch_geometric.nn.pool.MIPSKNNIndex`) or
             :obj:`"approx"` (PyG's
-            :class:`~torch_geometric.nn.pool.ApproxMIPSKNNIndex`; faiss
-            caps :math:`k` plus the most items a user of a batch has seen at
-            2048). (default: :obj:`"exact"`)
+            :class:`~torch_geometric.nn.pool.ApproxMIPSKNNIndex`). faiss
+            returns at most 2048 neighbours, and the index is asked for
+            :math:`k` plus the most items a user of the batch has seen: the
+            users whose lists come back short are ranked exactly.
+            (default: :obj:`"exact"`)
         batch_size (int, optional): Users per search. (default: :obj:`1024`)
         item_batch_size (int, optional): Items per score matrix of the exact
             search. (default: :obj:`65536`)
@@ -184,6 +186,32 @@ class TopKRecommender:
         col = self.seen[1, starts[row] + offset]
         return torch.stack([row, col])
 
+    def _exact(self, batch: Tensor, pairs: Tensor,
+               k: int) -> Tuple[Tensor, Tensor]:
+        return top_items(self.user_emb[batch], self.item_emb, pairs[0],
+                         pairs[1], k, self.item_batch_size, False, batch)
+
+    def _search(self, batch: Tensor, pairs: Tensor,
+                k: int) -> Tuple[Tensor, Tensor]:
+        # faiss returns at most 2048 neighbours: PyG asks for k plus the
+        # most items a user of the batch has seen, so the rows of users who
+        # have seen more come back short; they are ranked exactly instead.
+        out = self.index.search(self.user_emb[batch].float().contiguous(), k,
+                                exclude_links=pairs if pairs.numel() else None)
+        idx = out.index
+        val = out.score.to(self.user_emb.dtype).masked_fill(idx < 0,
+                                                            float('-inf'))
+        num_items = self.item_emb.size(0)
+        keys = torch.unique(pairs[0] * num_items + pairs[1])
+        seen = torch.bincount(keys // num_items, minlength=batch.numel())
+        expected = (num_items - seen).clamp(max=k)
+        short = ((idx >= 0).sum(dim=1) < expected).nonzero().view(-1)
+        if short.numel():
+            rows = batch[short]
+            exact_val, exact_idx = self._exact(rows, self._seen_of(rows), k)
+            val[short], idx[short] = exact_val.to(val), exact_idx
+        return val, idx
+
     @torch.no_grad()
     def recommend(self, users: Optional[Tensor] = None, k: int = 20,
                   exclude_seen: bool = True) -> Tuple[Tensor, Tensor]:
@@ -210,15 +238,9 @@ class TopKRecommender:
             pairs = (self._seen_of(batch) if exclude_seen
                      else batch.new_empty(2, 0))
             if self.index is None:
-                val, idx = top_items(self.user_emb[batch], self.item_emb,
-                                     pairs[0], pairs[1], min(k, num_items),
-                                     self.item_batch_size, False, batch)
+                val, idx = self._exact(batch, pairs, min(k, num_items))
             else:
-                out = self.index.search(
-                    self.user_emb[batch].float().contiguous(),
-                    min(k, num_items),
-                    exclude_links=pairs if pairs.numel() else None)
-                val, idx = out.score, out.index
+                val, idx = self._search(batch, pairs, min(k, num_items))
             scores.append(val)
             items.append(idx)
         if not scores:

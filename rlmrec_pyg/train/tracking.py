@@ -17,26 +17,50 @@ that no key reaches a log."""
 import numbers
 import os
 import os.path as osp
+import re
 from typing import Any, Dict, Mapping, Optional
 
-from rlmrec_pyg.secrets import KEY_PATTERN, is_secret_name
+from rlmrec_pyg.secrets import ENV_KEY, KEY_PATTERN, is_secret_name
 
 REDACTED = '<redacted>'
 
 
-def public_params(config: Mapping[str, Any],
-                  prefix: str = '') -> Dict[str, str]:
-    r"""Flattens a nested config into :obj:`{"a.b": "value"}` strings, the
-    values of secret-named keys and key-shaped strings redacted."""
+#: Option names whose values are redacted besides the secret names of
+#: :func:`rlmrec_pyg.secrets.is_secret_name` (request headers, credentials).
+_HIDDEN_NAME = re.compile(r'authorization|credential|bearer|cookie',
+                          re.IGNORECASE)
+#: The user and password part of a URL (``https://user:pw@host``).
+_URL_USER = re.compile(r'(?<=://)[^/@\s]+@')
+
+
+def _secret(key: str, text: str) -> bool:
+    known = os.environ.get(ENV_KEY)
+    return (is_secret_name(key) or bool(_HIDDEN_NAME.search(key))
+            or bool(KEY_PATTERN.search(text))
+            or bool(known and len(known) >= 8 and known in text))
+
+
+def public_params(config: Any, prefix: str = '') -> Dict[str, str]:
+    r"""Flattens a nested config (mappings and lists) into
+    :obj:`{"a.b": "value", "c.0": ...}` strings. Redacted to
+    :obj:`"<redacted>"`: the values of keys that name a secret (API keys,
+    tokens, passwords, authorization headers, credentials), strings shaped
+    like an OpenAI key or holding the value of :obj:`$OPENAI_API_KEY`; the
+    user and password of URLs are dropped."""
     out: Dict[str, str] = {}
-    for key, value in config.items():
+    items = (config.items() if isinstance(config, Mapping)
+             else enumerate(config))
+    for key, value in items:
         name = f'{prefix}{key}'
-        if isinstance(value, Mapping):
-            out.update(public_params(value, f'{name}.'))
+        if isinstance(value, Mapping) or (isinstance(value, (list, tuple))
+                                          and value):
+            if _secret(str(key), ''):
+                out[name] = REDACTED
+            else:
+                out.update(public_params(value, f'{name}.'))
             continue
-        text = str(value)
-        if (is_secret_name(str(key)) and value is not None) \
-                or KEY_PATTERN.search(text):
+        text = _URL_USER.sub('', str(value))
+        if value is not None and _secret(str(key), text):
             text = REDACTED
         out[name] = text
     return out

@@ -286,6 +286,13 @@ class Trainer:
             if history is not None:
                 history.close()
         seconds = time.perf_counter() - t0
+        if self.max_epochs == 0 and path is not None and main:
+            # Nothing trained: the model as it is, for rlmrec-recommend.
+            save_checkpoint(path, model=model.encoder.state_dict(),
+                            embedding=model.embedding.state_dict(),
+                            optimizer=optimizer.state_dict(),
+                            torch_rng=torch.get_rng_state(),
+                            generator=gen.get_state(), state=dict(state))
         if best_weights is not None:
             model.encoder.load_state_dict(best_weights[0])
             model.embedding.load_state_dict(best_weights[1])

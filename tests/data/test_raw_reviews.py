@@ -232,3 +232,38 @@ def test_dataset_configs_train(tmp_path, config, name, meta):
         stats = json.load(f)
     assert stats['users sampled'] == max(1, round(
         paper[1] * stats['users before sampling']))
+
+
+def test_time_columns_multiline_text_and_missing_times(tmp_path, caplog):
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    users = [f'u{k % 4}' for k in range(24)]
+    items = [f'i{k % 6}' for k in range(24)]
+    stamps = [datetime.datetime(2020, 1, 1 + k) for k in range(24)]
+    path = tmp_path / 'r.parquet'
+    pq.write_table(pa.table({'user': users, 'item': items,
+                             'rating': [5.0] * 24,
+                             'timestamp': pa.array(stamps,
+                                                   pa.timestamp('ns'))}),
+                   path)
+    data, stats = build_from_raw(str(path), recipe=Recipe(3.0, 1.0, 1))
+    # The earliest of each duplicated pair: the first 12 days.
+    seconds = {int(s.replace(tzinfo=datetime.timezone.utc).timestamp())
+               for s in stamps[:12]}
+    got = set(torch.cat([data[EDGE][k] for k in
+                         ('time', 'val_time', 'test_time')]).tolist())
+    assert got == seconds  # seconds, not nanoseconds
+    # A quoted review spanning lines is one record; a missing time keeps
+    # the timestamps out of the graph (a time window would misorder it).
+    text = 'user,item,rating,timestamp,review\n' + ''.join(
+        f'u{k % 4},i{k % 6},5,{"" if k % 12 == 3 else 1600000000 + k},'
+        f'"line one\nline two {k}"\n' for k in range(24))
+    (tmp_path / 'r.csv').write_text(text)
+    data, stats = build_from_raw(str(tmp_path / 'r.csv'), review='review',
+                                 recipe=Recipe(3.0, 1.0, 1))
+    assert stats['records'] == 24 and 'time' not in data[EDGE]
+    assert 'no readable time' in caplog.text
+    assert any('line one\nline two' in t for ts in data[ITEM].reviews
+               for t in ts)

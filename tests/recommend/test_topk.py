@@ -182,3 +182,25 @@ def test_rlmrec_recommend_on_a_movielens_run(tmp_path, data_cache):
     print('approximate index recall@20 against exact:', recall)
     # Stated in the README: 77 cells, 19 (default) or 38 visited.
     assert recall['approx'] >= 0.75 and recall['approx_half'] >= 0.93, recall
+
+
+@pytest.mark.parametrize('index', ['mips', 'approx'])
+def test_users_who_saw_more_than_faiss_returns_get_full_lists(index):
+    # faiss answers at most 2048 neighbours: a user who has seen 2040 of
+    # 3000 items would get 8 of 20 items from the index alone.
+    pytest.importorskip('faiss')
+    gen = torch.Generator().manual_seed(0)
+    user_emb, item_emb = torch.randn(3, 8, generator=gen), torch.randn(
+        3000, 8, generator=gen)
+    seen = torch.stack([torch.zeros(2040, dtype=torch.long),
+                        torch.randperm(3000, generator=gen)[:2040]])
+    rec = TopKRecommender(user_emb, item_emb, seen, index=index,
+                          bits_per_vector=4)
+    with pytest.warns(UserWarning):  # PyG's, about the cap
+        score, item = rec.recommend(k=20)
+    assert (item >= 0).all() and torch.isfinite(score).all()
+    assert not set(item[0].tolist()) & set(seen[1].tolist())
+    if index == 'mips':  # exact: the same list as the exact ranking
+        _, exact = TopKRecommender(user_emb, item_emb, seen).recommend(
+            torch.tensor([0]), k=20)
+        assert torch.equal(item[0], exact[0])

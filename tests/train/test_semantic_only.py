@@ -18,6 +18,7 @@ def test_semantic_only_run_ranks_by_semantic_cosine(tmp_path):
     assert abs(out['test/recall@20'] - naive_recall(score, data)) < 1e-6
     assert out['best_epoch'] == -1 and out['last_epoch'] == -1
     assert not (tmp_path / 'history.csv').exists()
+    assert (tmp_path / 'best.pt').exists()  # for rlmrec-recommend
 
 
 def test_semantic_only_experiments_train_nothing():
@@ -36,3 +37,11 @@ def test_epochs_do_not_change_the_semantic_ranking(tmp_path):
     none = run(get_cfg(tmp_path / 'a', args + ['trainer.max_epochs=0']))
     some = run(get_cfg(tmp_path / 'b', args + ['trainer.max_epochs=2']))
     assert none['test/recall@20'] == some['test/recall@20']
+
+
+def test_semantic_ranker_refuses_a_positional_flag():
+    import pytest
+
+    from rlmrec_pyg.nn import SemanticRanker
+    with pytest.raises(TypeError, match='pass normalize=True by name'):
+        SemanticRanker(True)

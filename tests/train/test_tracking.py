@@ -14,14 +14,22 @@ ARGS = ['alignment=contrastive', 'trainer.max_epochs=3',
         '+extra.note=${oc.env:NOTE}']
 
 
-def test_public_params_redact_secrets():
+def test_public_params_redact_secrets(monkeypatch):
+    monkeypatch.setenv('OPENAI_API_KEY', 'plain-secret-value-42')
     params = public_params({
-        'profiles': {'api_key': KEY, 'max_tokens': 300, 'base_url': 'x'},
-        'note': f'key {KEY} inside', 'token': None, 'password': 'hunter2'})
+        'profiles': {'api_key': KEY, 'max_tokens': 300,
+                     'base_url': 'https://user:pw@host/v1'},
+        'note': f'key {KEY} inside', 'token': None, 'password': 'hunter2',
+        'clients': [{'api_key': 'hunter3'}, 'plain'],
+        'headers': {'Authorization': 'Bearer hf_abc'},
+        'env': 'uses plain-secret-value-42 here'})
     assert params == {'profiles.api_key': REDACTED,
                       'profiles.max_tokens': '300',
-                      'profiles.base_url': 'x', 'note': REDACTED,
-                      'token': 'None', 'password': REDACTED}
+                      'profiles.base_url': 'https://host/v1',
+                      'note': REDACTED, 'token': 'None',
+                      'password': REDACTED, 'clients.0.api_key': REDACTED,
+                      'clients.1': 'plain',
+                      'headers.Authorization': REDACTED, 'env': REDACTED}
 
 
 def no_key_in(folder):

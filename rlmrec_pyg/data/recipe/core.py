@@ -136,8 +136,9 @@ def apply_recipe(user: np.ndarray, item: np.ndarray,
     r"""Applies :obj:`recipe` to interactions given as integer codes.
 
     :obj:`user` and :obj:`item` are the codes of the raw ids (ordered as
-    the raw ids sort, so that the user sample and the split do not depend on
-    the order of the file; :obj:`-1` for a missing id), :obj:`rating` the
+    the raw ids sort, so that the user sample does not depend on the order
+    of the file; the split draws in file order; :obj:`-1` for a missing
+    id), :obj:`rating` the
     ratings (:obj:`NaN` for a missing one) and :obj:`time` the timestamps
     (:obj:`NO_TIME` for a missing one). In order:
 

@@ -161,8 +161,8 @@ def _batches_json(path: str, columns: Dict[str, Any], what: str,
         if 'changed from' not in str(e):
             for _ in _python_lines(path, what, json.loads):
                 pass  # raises naming the first malformed line
-            raise ValueError(f"The {what} '{path}': {e}") from None
-    # Python parsing from the first record not yet yielded.
+    # Values of another JSON type than asked (numeric ids, float times):
+    # Python parsing, which converts, from the first record not yet yielded.
     batches = _batches_python(path, columns, what, batch_rows, json.loads,
                               skip=done)
     yield from batches
@@ -175,7 +175,8 @@ def _batches_csv(path: str, columns: Dict[str, Any], what: str,
     try:
         reader = pa_csv.open_csv(
             path, read_options=pa_csv.ReadOptions(block_size=16 << 20),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter,
+                                              newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=list(columns), column_types=columns,
                 strings_can_be_null=True))
@@ -206,6 +207,14 @@ def _batches_parquet(path: str, columns: Dict[str, Any], what: str,
     for batch in file.iter_batches(batch_size=batch_rows,
                                    columns=list(columns)):
         table = pa.Table.from_batches([batch])
+        for name, type_ in columns.items():
+            have = table.schema.field(name).type
+            if pa.types.is_integer(type_) and (pa.types.is_timestamp(have)
+                                               or pa.types.is_date(have)):
+                # Times as seconds since the epoch (not ns, not days).
+                col = table[name].cast(pa.timestamp('s')).cast(pa.int64())
+                table = table.set_column(table.schema.get_field_index(name),
+                                         name, col)
         try:
             yield table.cast(pa.schema(list(columns.items())))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
@@ -260,7 +269,8 @@ def iter_records(path: str, fields: List[str],
         have = [c for c in fields if c in header]
         batches = (pa.Table.from_batches([b]) for b in pa_csv.open_csv(
             path, parse_options=pa_csv.ParseOptions(
-                delimiter=',' if fmt == 'csv' else '\t'),
+                delimiter=',' if fmt == 'csv' else '\t',
+                newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=have,
                 column_types={c: pa.string() for c in have})))

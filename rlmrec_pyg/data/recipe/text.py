@@ -47,8 +47,8 @@ def read_field(path: str, field: str, rows: np.ndarray) -> Dict[int, str]:
 
 def training_reviews(built: Built, path: str, field: str,
                      num: int) -> Dict[str, List[List[str]]]:
-    r"""Returns the :obj:`reviews` of every user and item: the texts of
-    their :obj:`num` earliest training interactions that have one."""
+    r"""Returns the :obj:`reviews` of every user and item: the non-empty
+    texts among their :obj:`num` earliest training interactions."""
     train = built.split == 0
     chosen = {'user': first_per_node(built.user, built.time, built.row,
                                      train, num),
