@@ -31,6 +31,7 @@ _KEY_VALUE = re.compile(r'(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{16,}')
 _SECRET_NAME = re.compile(r'api[_\-]?key|secret|passw(or)?d|token$',
                           re.IGNORECASE)
 
+
 def is_secret_name(name: str) -> bool:
     r"""Whether an option named :obj:`name` holds a secret (an API key, a
     token, a password)."""

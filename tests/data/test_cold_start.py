@@ -11,7 +11,7 @@ from rlmrec_pyg.data.cold_start import DropColdItems, HoldOutItems
 from rlmrec_pyg.nn import ContrastiveAlignment, LightGCN
 from rlmrec_pyg.recommend.cold_start import place_items, random_metrics
 from rlmrec_pyg.testing import get_clustered_rec_data
-from rlmrec_pyg.typing import EDGE, ITEM, RAW_ID, USER
+from rlmrec_pyg.typing import EDGE, ITEM, RAW_ID
 from tests.run_helpers import get_cfg, run
 
 
@@ -42,9 +42,11 @@ def test_held_out_items_leave_the_graph_with_all_their_interactions():
     # Rows follow their items.
     where = {r: k for k, r in enumerate(data[ITEM][RAW_ID])}
     for k, raw in enumerate(out.cold_raw_id):
-        assert torch.equal(out.cold_sem_emb[k], data[ITEM].sem_emb[where[raw]])
+        assert torch.equal(out.cold_sem_emb[k],
+                           data[ITEM].sem_emb[where[raw]])
     for k, raw in enumerate(out[ITEM][RAW_ID]):
-        assert torch.equal(out[ITEM].sem_emb[k], data[ITEM].sem_emb[where[raw]])
+        assert torch.equal(out[ITEM].sem_emb[k],
+                           data[ITEM].sem_emb[where[raw]])
         assert out[ITEM].title[k] == data[ITEM].title[where[raw]]
 
 
