@@ -26,6 +26,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 
 from rlmrec_pyg.data.graph import build_rec_data
+from rlmrec_pyg.data.transforms import SPLITS
 from rlmrec_pyg.typing import (EDGE, ITEM, RAW_ID, REV_EDGE, SEM_EMB,
                                TEST_INDEX, USER, VAL_INDEX)
 
@@ -60,14 +61,12 @@ class HoldOutItems(BaseTransform):
         cold[torch.randperm(num_items, generator=gen)[:size]] = True
         store = data[EDGE]
         held = []
-        for key in ('edge_index', VAL_INDEX, TEST_INDEX):
+        for key, time_key in SPLITS:
             index = store[key]
             hit = cold[index[1]]
             held.append(index[:, hit])
             store[key] = index[:, ~hit]
             # Timestamps of the split, if any, follow their interactions.
-            time_key = {'edge_index': 'time', VAL_INDEX: 'val_time',
-                        TEST_INDEX: 'test_time'}[key]
             if store.get(time_key) is not None:
                 store[time_key] = store[time_key][~hit]
         data[REV_EDGE].edge_index = store.edge_index.flip(0)

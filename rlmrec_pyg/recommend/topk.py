@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from rlmrec_pyg.train.evaluate import top_items
+from rlmrec_pyg.train.evaluate import top_items, user_ptr
 
 INDEXES = ('exact', 'mips', 'approx')
 
@@ -135,10 +135,7 @@ class TopKRecommender:
             raise ValueError(f"'seen_index' holds ids out of range (expected "
                              f"users < {num_users} and items < {num_items})")
         self.seen = seen_index[:, seen_index[0].argsort(stable=True)]
-        self.seen_ptr = torch.zeros(num_users + 1, dtype=torch.long,
-                                    device=self.seen.device)
-        self.seen_ptr[1:] = torch.bincount(
-            self.seen[0], minlength=num_users).cumsum(0)
+        self.seen_ptr = user_ptr(self.seen, num_users)
         self.params = None
         self.index = None
         if index != 'exact':

@@ -29,8 +29,9 @@ def _check_ks(ks: Iterable[int]) -> List[int]:
     return ks
 
 
-def _user_ptr(index: Tensor, num_users: int) -> Tensor:
-    # CSR pointer of interactions sorted by user.
+def user_ptr(index: Tensor, num_users: int) -> Tensor:
+    r"""The CSR pointer :obj:`[num_users + 1]` of interactions
+    :obj:`index` sorted by user."""
     out = index.new_zeros(num_users + 1)
     out[1:] = torch.bincount(index[0], minlength=num_users).cumsum(0)
     return out
@@ -146,10 +147,10 @@ def rank_metrics(user_emb: Tensor, item_emb: Tensor, eval_index: Tensor,
         [LinkPredRecall(k) for k in ks] + [LinkPredNDCG(k) for k in ks])
     metrics.to(user_emb.device)
     eval_index = eval_index[:, eval_index[0].argsort(stable=True)]
-    eval_ptr = _user_ptr(eval_index, num_users)
+    eval_ptr = user_ptr(eval_index, num_users)
     excl = torch.cat([eval_index.new_empty(2, 0), *exclude_index], dim=1)
     excl = excl[:, excl[0].argsort(stable=True)]
-    excl_ptr = _user_ptr(excl, num_users)
+    excl_ptr = user_ptr(excl, num_users)
     users_with_truth = eval_index[0].unique()  # sorted
     if users is None:
         users = users_with_truth

@@ -18,6 +18,7 @@ import numbers
 import os
 import os.path as osp
 import re
+import time
 from typing import Any, Dict, Mapping, Optional
 
 from rlmrec_pyg.secrets import ENV_KEY, KEY_PATTERN, is_secret_name
@@ -170,8 +171,6 @@ class MLflowTracker(CSVTracker):
 
     def _log(self, values: Mapping[str, float], step: int,
              prefix: str = '') -> None:
-        import time
-
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
         metrics = [Metric(prefix + self._key(k), v, now, step)
