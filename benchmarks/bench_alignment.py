@@ -15,7 +15,8 @@ users, items in-batch (``*_plus``); Gen: L=2, mask ratio 0.15
 Variants: :obj:`base`, :obj:`con` (official negatives),
 :obj:`con_official_cost` (the same loss computed the official way),
 :obj:`con_in_batch`, :obj:`gen`, :obj:`gen_l3` (Gen on 3 layers), and
-:obj:`*_bf16` (bfloat16 autocast of the projector / generator).
+:obj:`*_bf16` (bfloat16 autocast of the projector / generator), and
+:obj:`base_l2` (the base on 2 layers, Gen's depth).
 :obj:`--batches N` times N batches per epoch and scales to the whole epoch
 (sampling included); :obj:`--profile` prints where one epoch's time goes
 (:mod:`torch.profiler`, operators by self CPU time).
@@ -60,7 +61,7 @@ from rlmrec_pyg.typing import EDGE, ITEM, USER
 VARIANTS = ['base', 'con', 'con_official_cost', 'con_in_batch', 'gen',
             'con_bf16', 'gen_bf16']
 #: Every variant :func:`build_encoder` knows (the defaults and more).
-KNOWN = VARIANTS + ['gen_l3']
+KNOWN = VARIANTS + ['gen_l3', 'base_l2']
 #: Official amazon weights: L2 1e-7 (all parameters), alignment 1e-2.
 WEIGHTS = {'reg': 1e-7, 'align': 1e-2}
 
@@ -83,7 +84,7 @@ def build_encoder(variant: str, sem: int) -> torch.nn.Module:
     if variant not in KNOWN:
         raise ValueError(f"Unknown variant '{variant}' in '--variants' "
                          f"(choose from {KNOWN})")
-    layers = 2 if variant.startswith('gen') and variant != 'gen_l3' else 3
+    layers = 2 if variant in ('base_l2', 'gen', 'gen_bf16') else 3
     encoder = LightGCN(DIM, num_layers=layers, edge_drop_rate=0.2)
     bf16 = variant.endswith('bf16')
     if variant.startswith('con'):

@@ -155,14 +155,41 @@ def test_official_cost_con_is_cons_loss():
 
 
 @pytest.mark.parametrize('name', ['bench_alignment_step', 'bench_nce',
-                                  'bench_projector_bf16', 'bench_sampler',
-                                  'bench_alignment_floor'])
+                                  'bench_projector_bf16', 'bench_sampler'])
 def test_micro_benchmark_smoke(name, tmp_path):
     # Catches: a benchmark that no longer runs on the current API or
     # writes no (or a non-finite) timing.
     result = smoke(name, tmp_path)
     assert result['cases']
     check_cases(result, result['cases'])
+
+
+def test_bench_alignment_floor_smoke(tmp_path):
+    # Catches: a variant's epoch, GEMM floor or complete floor no longer
+    # timed, or its ratios to the floor not reported.
+    result = smoke('bench_alignment_floor', tmp_path)
+    variants = ['con', 'con_in_batch', 'gen']
+    check_cases(result, [f'd_s=16/epoch/{v}' for v in
+                         ['base', 'base_l2'] + variants]
+                + [f'd_s=16/{k}_floor/{v}' for v in variants
+                   for k in ('gemm', 'complete')])
+    summary = result['summary']['d_s=16']
+    for v in variants:
+        for key in ('gemm_floor', 'complete_floor', 'x_floor_epoch',
+                    'x_complete_floor'):
+            assert math.isfinite(summary[f'{v}/{key}']), (v, key)
+            assert summary[f'{v}/{key}'] > 0, (v, key)
+
+
+def test_bench_startup_smoke(tmp_path):
+    # Catches: `rlmrec-train debug=fast` no longer reaching (or logging)
+    # its first epoch, an import case dropped.
+    result = smoke('bench_startup', tmp_path)
+    check_cases(result, ['import rlmrec_pyg', 'debug=fast to first epoch',
+                         'debug=fast to exit'])
+    cases = result['cases']
+    first = cases['debug=fast to first epoch']['wall_s'][0]
+    assert first <= cases['debug=fast to exit']['wall_s'][0]
 
 
 def test_bench_engine_smoke(tmp_path):
@@ -197,7 +224,8 @@ def test_bench_scripts_all_smoked():
                'bench_alignment_step', 'bench_nce', 'bench_projector_bf16',
                'bench_sampler', 'bench_alignment_floor', 'bench_scaling',
                'bench_profiling_scale', 'bench_batch_scale',
-               'bench_vectors_scale', 'bench_dataset_build'}
+               'bench_vectors_scale', 'bench_dataset_build',
+               'bench_startup'}
     assert set(MODULES) == covered
 
 
