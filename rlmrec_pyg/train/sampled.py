@@ -179,7 +179,8 @@ def train_epoch_sampled(model: Recommender, data: HeteroData,
              for name, value in sums.items()}
     if world > 1:
         names = sorted(means)
-        total = dist.all_reduce_sum(
-            torch.tensor([means[n] for n in names], dtype=torch.float64))
+        total = dist.all_reduce_sum(  # NCCL reduces device tensors only
+            torch.tensor([means[n] for n in names], dtype=torch.float64,
+                         device=device))
         means = {n: float(v) / world for n, v in zip(names, total)}
     return means or {'loss': 0.0}
