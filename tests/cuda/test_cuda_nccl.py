@@ -39,8 +39,8 @@ def group(device, monkeypatch):
     if BACKEND == 'nccl' and (device.type != 'cuda'
                               or not torch.distributed.is_nccl_available()):
         pytest.skip('needs a CUDA device and NCCL')
-    if device.type == 'cuda':
-        torch.cuda.set_device(device)
+    if device.type == 'cuda':  # as the library under torchrun: LOCAL_RANK
+        torch.cuda.set_device(device.index or 0)
     torch.distributed.init_process_group(
         BACKEND, init_method=f'tcp://127.0.0.1:{free_port()}', rank=0,
         world_size=1)
