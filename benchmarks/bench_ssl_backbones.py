@@ -12,15 +12,23 @@ noise hits all alike); the median is reported, as wall seconds and as
 process CPU seconds (on a loaded shared machine, CPU seconds with
 :obj:`--threads 1` approximate the uncontended single-thread wall time).
 
+With :obj:`--device cuda` the graph, the stand-ins and the models live on
+the GPU, whose name is printed and recorded in the JSON settings
+(:obj:`"gpu"`); every epoch ends with :func:`torch.cuda.synchronize`
+before the clock is read (:func:`synchronized`), so that its kernels are
+timed, not just launched.
+
 .. code-block:: bash
 
     RLMREC_DATA_CACHE=/path/to/data nice -n 10 python -m \
         benchmarks.bench_ssl_backbones --rounds 3
+    RLMREC_DATA_CACHE=/path/to/data python -m \
+        benchmarks.bench_ssl_backbones --device cuda --rounds 3
 """
 import argparse
 import os.path as osp
 import statistics
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -85,6 +93,21 @@ class SSLEpoch:
                            self.batch_size, self.weights, 'all', generator)
 
 
+def synchronized(fn: Callable[[], None],
+                 device: str) -> Callable[[], None]:
+    r"""Returns :obj:`fn` followed by :func:`torch.cuda.synchronize` for a
+    CUDA :obj:`device` (its kernels run asynchronously: an epoch ends when
+    the GPU is done), :obj:`fn` itself otherwise (nothing added to the CPU
+    path)."""
+    if device != 'cuda':
+        return fn
+
+    def run() -> None:
+        fn()
+        torch.cuda.synchronize()
+    return run
+
+
 def main(argv: Optional[List[str]] = None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--backbones', nargs='+', default=BACKBONES)
@@ -92,8 +115,13 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     parser.add_argument('--sem-channels', type=int, default=1536)
     parser.add_argument('--rounds', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu',
+                        help='where the graph and the models live')
     args = add_common_args(parser).parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda: this machine has no CUDA device '
+                     '(torch.cuda.is_available() is False)')
+    gpu = torch.cuda.get_device_name() if args.device == 'cuda' else None
     if args.smoke:
         args.sem_channels, args.rounds, args.warmup = 16, 1, 0
     torch.set_num_threads(args.threads)
@@ -102,16 +130,17 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     attach_stand_in(data, args.sem_channels, gen)
     data = data.to(args.device)
     sampler = sampler_of(data)
-    print(f'{describe(data)}, d_s {args.sem_channels}')
+    print(f'{describe(data)}, d_s {args.sem_channels}, device '
+          f'{args.device}' + (f', gpu {gpu}' if gpu else ''))
     torch.manual_seed(0)
     names = [f'{b}_{v}_amazon' for b in args.backbones for v in args.variants]
     loops = {n: SSLEpoch(cfg, data) for n, cfg in experiments(names).items()}
     terms: Dict[str, Dict[str, float]] = {}  # of each case's last epoch
 
-    def epoch(name: str):
+    def epoch(name: str) -> Callable[[], None]:
         def fn() -> None:
             terms[name] = loops[name].run(sampler, gen)
-        return fn
+        return synchronized(fn, args.device)
 
     def report(r: int, name: str, wall: float, cpu: float) -> None:
         print(f'round {r} {name}: {wall:.2f} s wall, {cpu:.2f} s cpu (loss '
@@ -128,8 +157,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                 for v in args.variants
             ]
             print(f'{b:10s} ' + ' / '.join(f'{t:6.2f}' for t in row))
-    return write_result(args.json, 'bench_ssl_backbones', vars(args), cases,
-                        terms=terms)
+    return write_result(args.json, 'bench_ssl_backbones',
+                        dict(vars(args), gpu=gpu), cases, terms=terms)
 
 
 if __name__ == '__main__':

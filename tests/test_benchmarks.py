@@ -107,8 +107,11 @@ def smoke(name, tmp_path, *extra):
 
 def test_bench_ssl_backbones_smoke(tmp_path):
     # Catches: a config's alignment wrapper or a backbone's SSL term lost
-    # in the port (no 'align' / 'ssl' term), a backbone or variant dropped.
-    result = smoke('bench_ssl_backbones', tmp_path)
+    # in the port (no 'align' / 'ssl' term), a backbone or variant dropped,
+    # the device or the GPU's name missing from the settings.
+    result = smoke('bench_ssl_backbones', tmp_path, '--device', 'cpu')
+    assert result['settings']['device'] == 'cpu'
+    assert result['settings']['gpu'] is None
     names = [f'{b}_{v}_amazon' for b in BACKBONES
              for v in ('base', 'contrastive', 'generative')]
     check_cases(result, names)
@@ -118,6 +121,37 @@ def test_bench_ssl_backbones_smoke(tmp_path):
         assert ('align' in terms) == ('_base_' not in name), name
         assert ('ssl' in terms) == (name.split('_')[0] in SSL_BACKBONES)
         assert all(math.isfinite(v) for v in terms.values()), name
+
+
+def test_bench_ssl_backbones_synchronizes_cuda_epochs(monkeypatch):
+    # Catches: a CUDA epoch timed before its kernels finish (mutation
+    # tried: `torch.cuda.synchronize()` removed from `synchronized`), the
+    # CPU path wrapped (slowed) too.
+    import torch
+    from benchmarks.bench_ssl_backbones import synchronized
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'synchronize',
+                        lambda: calls.append('sync'))
+
+    def epoch():
+        calls.append('epoch')
+    assert synchronized(epoch, 'cpu') is epoch
+    synchronized(epoch, 'cuda')()
+    assert calls == ['epoch', 'sync']
+
+
+def test_bench_ssl_backbones_refuses_cuda_without_a_gpu(capsys):
+    # Catches: `--device cuda` on a machine without one failing deep in
+    # the first epoch (or loading Amazon-book first) instead of one error.
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a CUDA device')
+    module = importlib.import_module('benchmarks.bench_ssl_backbones')
+    with pytest.raises(SystemExit) as e:
+        module.main(['--smoke', '--device', 'cuda'])
+    assert e.value.code == 2
+    assert ('--device cuda: this machine has no CUDA device '
+            '(torch.cuda.is_available() is False)') in capsys.readouterr().err
 
 
 def test_bench_alignment_smoke(tmp_path):

@@ -54,9 +54,10 @@ def random_metrics(index: Tensor, num_items: int,
     for k in ks:
         out[f'recall@{k}'] = min(k, num_items) / num_items
     for k in ks:
-        disc = 1 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
+        disc = 1 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64,
+                                           device=t.device))
         dcg = t / num_items * disc[:min(k, num_items)].sum()
-        ideal = torch.stack([disc[:int(min(k, n))].sum() for n in t])
+        ideal = disc.cumsum(0)[t.clamp(max=k).long() - 1]  # min(k, t) terms
         out[f'ndcg@{k}'] = float((dcg / ideal).mean())
     return out
 
@@ -72,11 +73,13 @@ def cold_start_metrics(model: Recommender, data: HeteroData,
     :obj:`"cold_semantic"` (cosine of the semantic vectors),
     :obj:`"cold_random"` (expected) and :obj:`"cold_popularity_oracle"`."""
     ks = list(ks)
-    index = data.cold_test_index
     sem = getattr(data, 'cold_sem_emb', None)
     num_cold = int(len(data.cold_raw_id))
     out: Dict[str, Dict[str, float]] = {}
     user = model(data)[USER]
+    # Everything on the model's device (user vectors may stay on the host
+    # in half precision, see rlmrec_pyg.cli.train.to_device).
+    index = data.cold_test_index.to(user.device)
     if sem is not None:
         placed = place_items(model.encoder, sem)
         if placed is not None:
@@ -84,11 +87,11 @@ def cold_start_metrics(model: Recommender, data: HeteroData,
         sem_user = data[USER].get(SEM_EMB)
         if sem_user is not None:
             out['cold_semantic'] = rank_metrics(
-                F.normalize(sem_user.float(), dim=-1),
-                F.normalize(sem.float(), dim=-1), index, ks=ks)
+                F.normalize(sem_user.to(user).float(), dim=-1),
+                F.normalize(sem.to(user).float(), dim=-1), index, ks=ks)
     out['cold_random'] = random_metrics(index, num_cold, ks)
     count = torch.bincount(index[1], minlength=num_cold).float()
-    ones = torch.ones(data[USER].num_nodes, 1)
+    ones = count.new_ones(data[USER].num_nodes, 1)
     out['cold_popularity_oracle'] = rank_metrics(ones, count[:, None], index,
                                                  ks=ks)
     return out

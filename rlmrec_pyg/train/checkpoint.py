@@ -1,8 +1,9 @@
 r"""The training checkpoint: tensors and plain containers only, with a
 format version, written crash-safely and read without running code."""
 import logging
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 
+import torch
 from torch import Tensor
 from torch.nn import Module
 
@@ -13,9 +14,12 @@ log = logging.getLogger(__name__)
 #: The checkpoint layout written by this version of the library. Version 0
 #: is the unversioned layout of earlier releases (same keys).
 CHECKPOINT_VERSION = 1
-#: Keys of a checkpoint written by :class:`~rlmrec_pyg.train.Trainer`.
+#: Keys of a checkpoint written by :class:`~rlmrec_pyg.train.Trainer`
+#: (and :obj:`"cuda_rng"` when it trained on a GPU: :func:`rng_states`).
 KEYS = ('model', 'embedding', 'optimizer', 'torch_rng', 'generator',
         'state')
+#: The global RNG states a checkpoint may hold.
+RNG_KEYS = ('torch_rng', 'cuda_rng')
 
 
 def save_checkpoint(path: str, **state: Any) -> None:
@@ -69,7 +73,50 @@ def load_checkpoint(path: str, required: Iterable[str] = KEYS,
     for key in ('model', 'embedding'):
         if key in ckpt and ckpt[key] is not None:
             _check_state_dict(ckpt[key], key, path)
+    for key in RNG_KEYS:
+        if key in ckpt:
+            _check_rng_state(ckpt[key], key, path)
     return ckpt
+
+
+def _check_rng_state(value: Any, key: str, path: str) -> None:
+    if not isinstance(value, Tensor) or value.dtype != torch.uint8 \
+            or value.dim() != 1:
+        got = (f'{value.dtype} tensor of shape {list(value.shape)}'
+               if isinstance(value, Tensor) else type(value).__name__)
+        raise CorruptFileError(f"The checkpoint '{path}' has no valid "
+                               f"'{key}' (expected the 1-D uint8 tensor "
+                               f"of an RNG state, got {got})")
+
+
+def rng_states(device: torch.device) -> Dict[str, Tensor]:
+    r"""The global RNG states a training run on :obj:`device` draws from,
+    to save in its checkpoint: the CPU's (:obj:`"torch_rng"`) and, on a
+    CUDA device, that GPU's (:obj:`"cuda_rng"`; edge dropout and noise
+    drawn on the device, *e.g.*, SGL's and SimGCL's views)."""
+    states = {'torch_rng': torch.get_rng_state()}
+    if device.type == 'cuda':
+        states['cuda_rng'] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(ckpt: Mapping[str, Any], device: torch.device,
+                   path: str) -> None:
+    r"""Restores the states of :func:`rng_states` from the checkpoint
+    :obj:`ckpt` (read from :obj:`path`) for a run on :obj:`device`. A
+    checkpoint written on the CPU has no GPU state: resumed on a GPU, the
+    device's draws then differ from an uninterrupted run's (a warning says
+    so)."""
+    torch.set_rng_state(ckpt['torch_rng'])
+    if device.type != 'cuda':
+        return
+    if ckpt.get('cuda_rng') is None:
+        log.warning(f"The checkpoint '{path}' holds no CUDA RNG state (it "
+                    f"was written on the CPU): the draws on {device} "
+                    f"(edge dropout, noise) will differ from an "
+                    f"uninterrupted run's")
+        return
+    torch.cuda.set_rng_state(ckpt['cuda_rng'], device)
 
 
 def load_pretrained(path: str, embedding: Module,

@@ -64,15 +64,18 @@ def training_loader(data: HeteroData, num_neighbors: Sequence[int],
         **kwargs: Further :class:`~torch_geometric.loader.
             LinkNeighborLoader` arguments (*e.g.*, :obj:`num_workers`).
     """
+    # PyG samples on the CPU: a graph on a GPU is sampled from CPU copies
+    # (CUDA seeds reach the CPU sampler otherwise); `subgraph_batch` moves
+    # each subgraph to the model's device.
     graph = HeteroData()
     for node_type in (USER, ITEM):
         graph[node_type].num_nodes = data[node_type].num_nodes
-    graph[EDGE].edge_index = data[EDGE].edge_index
-    graph[REV_EDGE].edge_index = data[REV_EDGE].edge_index
+    graph[EDGE].edge_index = data[EDGE].edge_index.cpu()
+    graph[REV_EDGE].edge_index = data[REV_EDGE].edge_index.cpu()
     if edge_index is None:
         edge_index = data[EDGE].edge_index
     return LinkNeighborLoader(graph, check_num_neighbors(num_neighbors),
-                              edge_label_index=(EDGE, edge_index),
+                              edge_label_index=(EDGE, edge_index.cpu()),
                               neg_sampling=NegativeSampling('triplet'),
                               batch_size=batch_size, shuffle=True,
                               generator=generator, **kwargs)
@@ -179,7 +182,8 @@ def train_epoch_sampled(model: Recommender, data: HeteroData,
              for name, value in sums.items()}
     if world > 1:
         names = sorted(means)
-        total = dist.all_reduce_sum(
-            torch.tensor([means[n] for n in names], dtype=torch.float64))
+        total = dist.all_reduce_sum(  # NCCL reduces device tensors only
+            torch.tensor([means[n] for n in names], dtype=torch.float64,
+                         device=device))
         means = {n: float(v) / world for n, v in zip(names, total)}
     return means or {'loss': 0.0}

@@ -19,7 +19,8 @@ from rlmrec_pyg.data.graph import check_semantic
 from rlmrec_pyg.nn import Recommender
 from rlmrec_pyg.nn.recommender import REG_MODES
 from rlmrec_pyg.train import distributed as dist
-from rlmrec_pyg.train.checkpoint import load_checkpoint, save_checkpoint
+from rlmrec_pyg.train.checkpoint import (load_checkpoint, rng_states,
+                                         save_checkpoint, set_rng_states)
 from rlmrec_pyg.train.evaluate import _check_ks, evaluate
 from rlmrec_pyg.train.history import CSVHistory
 from rlmrec_pyg.train.tracking import CSVTracker, numeric
@@ -51,11 +52,11 @@ class Trainer:
     bar and :obj:`history_path`).
 
     The checkpoint stores model, embedding and optimizer state, the epoch,
-    the early-stopping state and every RNG state (global torch and the
-    sampling generator), tensors and plain containers only
-    (:mod:`rlmrec_pyg.train.checkpoint`); :meth:`fit` with
-    :obj:`resume=True` continues from it exactly as the uninterrupted run
-    would have from that epoch. A non-finite training loss stops training
+    the early-stopping state and every RNG state (the global CPU one, the
+    GPU's when training on CUDA, and the sampling generator), tensors and
+    plain containers only (:mod:`rlmrec_pyg.train.checkpoint`); :meth:`fit`
+    with :obj:`resume=True` continues from it exactly as the uninterrupted
+    run would have from that epoch. A non-finite training loss stops training
     with a :class:`FloatingPointError` (a diverged model is never saved or
     evaluated), and non-finite :obj:`sem_emb` is refused before the first
     step.
@@ -198,6 +199,7 @@ class Trainer:
         check_semantic(data, 'data')
         key = f'recall@{max(self.ks)}'
         gen = torch.Generator().manual_seed(self.seed)
+        device = next(model.embedding.parameters()).device
         sampler = BPRSampler(data[EDGE].edge_index, data['item'].num_nodes)
         state: Dict[str, Any] = dict(epoch=-1, best_epoch=-1,
                                      best=float('-inf'), counter=0)
@@ -209,7 +211,7 @@ class Trainer:
             model.encoder.load_state_dict(ckpt['model'])
             model.embedding.load_state_dict(ckpt['embedding'])
             optimizer.load_state_dict(ckpt['optimizer'])
-            torch.set_rng_state(ckpt['torch_rng'])
+            set_rng_states(ckpt, device, path)
             gen.set_state(ckpt['generator'])
             state = ckpt['state']
             best_weights = (ckpt['model'], ckpt['embedding'])
@@ -261,9 +263,9 @@ class Trainer:
                         save_checkpoint(path, model=best_weights[0],
                                         embedding=best_weights[1],
                                         optimizer=optimizer.state_dict(),
-                                        torch_rng=torch.get_rng_state(),
                                         generator=gen.get_state(),
-                                        state=dict(state))
+                                        state=dict(state),
+                                        **rng_states(device))
                 else:
                     state['counter'] += 1
                 ndcg = f'ndcg@{max(self.ks)}'
@@ -291,8 +293,8 @@ class Trainer:
             save_checkpoint(path, model=model.encoder.state_dict(),
                             embedding=model.embedding.state_dict(),
                             optimizer=optimizer.state_dict(),
-                            torch_rng=torch.get_rng_state(),
-                            generator=gen.get_state(), state=dict(state))
+                            generator=gen.get_state(), state=dict(state),
+                            **rng_states(device))
         if best_weights is not None:
             model.encoder.load_state_dict(best_weights[0])
             model.embedding.load_state_dict(best_weights[1])
