@@ -1,7 +1,8 @@
-r"""Start-up time: seconds from a fresh ``python`` process to the end of
-an import, and from ``python -m rlmrec_pyg.cli.train debug=fast`` (what
-``rlmrec-train debug=fast`` runs) to its first epoch's log line and to its
-exit, each in a fresh child process, interleaved round by round; medians.
+r"""Start-up time: seconds from starting a fresh ``python`` process to
+the end of an import, and from starting ``python -m rlmrec_pyg.cli.train
+debug=fast`` (what ``rlmrec-train debug=fast`` runs) to its first epoch's
+log line and to its exit, each in a fresh child process, interleaved round
+by round; medians.
 
 The imports timed are ``torch`` and ``torch_geometric`` (the floor every
 PyG extension pays), ``rlmrec_pyg`` and ``rlmrec_pyg.train``. With
@@ -48,11 +49,20 @@ def child_env(tree: str, work: str, threads: int) -> Dict[str, str]:
 
 
 def time_import(module: str, env: Dict[str, str], cwd: str) -> float:
-    r"""Wall seconds of ``python -c "import <module>"``."""
+    r"""Wall seconds from the start of ``python -c "import <module>"`` to
+    the line it prints once the import is done (the interpreter's exit,
+    which tears the modules down again, is not counted)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, '-c', f'import {module}'], env=env,
-                   cwd=cwd, check=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(
+        [sys.executable, '-u', '-c', f'import {module}; print("imported")'],
+        env=env, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    wall = time.perf_counter() - start
+    proc.stdout.read()
+    if proc.wait() != 0 or line.strip() != 'imported':
+        raise RuntimeError(f"'import {module}' failed")
+    return wall
 
 
 def time_debug_run(env: Dict[str, str], cwd: str) -> Tuple[float, float]:
@@ -86,9 +96,8 @@ def slowest_imports(env: Dict[str, str], cwd: str, rows: int) -> str:
     for line in out.splitlines():
         parts = line.split('|')
         if len(parts) == 3 and parts[1].strip().isdigit():
-            name = parts[2].rstrip()
-            depth = len(name) - len(name.lstrip())
-            if depth <= 2:
+            name = parts[2][1:].rstrip()  # after the column's one space
+            if len(name) - len(name.lstrip()) <= 2:  # it and its imports
                 found.append((int(parts[1]), name.strip()))
     found.sort(reverse=True)
     return '\n'.join(f'   {us / 1e6:6.2f} s  {name}'
