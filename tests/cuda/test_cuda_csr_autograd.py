@@ -56,6 +56,14 @@ def grads(out, inputs, seed):
     return torch.autograd.grad((out * weight).sum(), inputs)
 
 
+def assert_matches(out, want, inputs, seed):
+    r""":obj:`out` equals the dense reference :obj:`want`, and so do their
+    gradients with respect to :obj:`inputs` (:func:`grads`)."""
+    torch.testing.assert_close(out, want)
+    for got, ref in zip(grads(out, inputs, seed), grads(want, inputs, seed)):
+        torch.testing.assert_close(got, ref)
+
+
 @pytest.mark.parametrize('kind', list(PATTERNS))
 def test_spmm_values_and_gradients(kind, device):
     # W X and its gradients: W^T G for X (the transpose's CSR) and
@@ -67,12 +75,8 @@ def test_spmm_values_and_gradients(kind, device):
     n = pattern.rowptr.numel() - 1
     value = randn(row.numel(), device=device, seed=1)
     x = randn(n, 3, device=device, seed=2)
-    out = spmm(pattern, value, x)
-    want = dense(value, row, col, n) @ x
-    torch.testing.assert_close(out, want)
-    for got, ref in zip(grads(out, (value, x), 3),
-                        grads(want, (value, x), 3)):
-        torch.testing.assert_close(got, ref)
+    assert_matches(spmm(pattern, value, x), dense(value, row, col, n) @ x,
+                   (value, x), 3)
 
 
 @pytest.mark.parametrize('kind', list(PATTERNS))
@@ -84,11 +88,7 @@ def test_sddmm_values_and_gradients(kind, device):
     n = pattern.rowptr.numel() - 1
     a = randn(n, 3, device=device, seed=4)
     b = randn(n, 3, device=device, seed=5)
-    out = sddmm(pattern, a, b)
-    want = (a @ b.t())[row, col]
-    torch.testing.assert_close(out, want)
-    for got, ref in zip(grads(out, (a, b), 6), grads(want, (a, b), 6)):
-        torch.testing.assert_close(got, ref)
+    assert_matches(sddmm(pattern, a, b), (a @ b.t())[row, col], (a, b), 6)
 
 
 @pytest.mark.parametrize('kind', list(PATTERNS))
